@@ -1,0 +1,33 @@
+"""Engine selection by configuration: the only place that knows concrete engines exist."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from function.engines.base import Engine
+from function.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_engine(settings: Settings) -> tuple[Engine, float]:
+    """Build the configured engine and warm it up. Returns the engine and the seconds it took.
+
+    Imports are deferred so the espeak default never pays for importing torch.
+    """
+    started = time.perf_counter()
+    kind = settings.chosen_engine()
+    engine: Engine
+    if kind == "espeak":
+        from function.engines.espeak.engine import EspeakEngine
+
+        engine = EspeakEngine()
+    else:
+        from function.engines.emotivoice import load as load_emotivoice
+
+        engine = load_emotivoice(settings)
+    engine.warm_up()
+    seconds = time.perf_counter() - started
+    log.info("engine loaded", extra={"engine": engine.name, "load_seconds": round(seconds, 3)})
+    return engine, seconds

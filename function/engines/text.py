@@ -1,0 +1,105 @@
+"""Sentence splitting and language runs, shared by every engine.
+
+Sentences are the unit of streaming (one audio chunk each) and of batching, so every engine splits the
+same way. Language is decided per run of script inside a sentence: Han characters are Chinese, Latin
+letters English; digits and punctuation join the run they sit in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+# A sentence ends after CJK/ASCII terminal punctuation (with trailing quotes/brackets), or at a newline.
+# ASCII "." only ends a sentence when followed by white space, so "3.14" and "e.g." mid-word survive.
+_SENTENCE_END = re.compile(
+    r"""(?<=[。！？!?；;…])[”’"'）)\]】》]*\s*|(?<=\.)[”’"')\]]*\s+|\n+""",
+)
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_SOFT_BREAK = re.compile(r"(?<=[，,、：:])")
+
+Language = Literal["zh", "en"]
+
+
+def split_sentences(text: str, max_chars: int = 200) -> list[str]:
+    """Split into sentences of at most ``max_chars`` characters, dropping empty ones.
+
+    A sentence longer than ``max_chars`` is cut at commas first, then hard-cut, so a model with a
+    bounded input (BERT: 512 positions) never sees more than it can take.
+    """
+    out: list[str] = []
+    for raw in _SENTENCE_END.split(text):
+        sentence = raw.strip()
+        if not sentence:
+            continue
+        if len(sentence) <= max_chars:
+            out.append(sentence)
+            continue
+        piece = ""
+        for part in _SOFT_BREAK.split(sentence):
+            if len(piece) + len(part) <= max_chars:
+                piece += part
+                continue
+            if piece.strip():
+                out.append(piece.strip())
+            while len(part) > max_chars:
+                out.append(part[:max_chars].strip())
+                part = part[max_chars:]
+            piece = part
+        if piece.strip():
+            out.append(piece.strip())
+    return [s for s in out if s]
+
+
+def has_speakable(text: str) -> bool:
+    """True when the text holds at least one letter, digit or Han character."""
+    return any(ch.isalnum() for ch in text)
+
+
+def detect_language(text: str) -> Language:
+    """The dominant language of a sentence: Chinese as soon as Han outnumber Latin words' letters / 3."""
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN.findall(text))
+    return "zh" if han and han * 3 >= latin else ("en" if latin or not han else "zh")
+
+
+@dataclass(frozen=True)
+class Run:
+    language: Language
+    text: str
+
+
+def language_runs(sentence: str, default: Language = "en") -> list[Run]:
+    """Cut a sentence into maximal runs of one script. Neutral characters (digits, spaces, punctuation)
+    attach to the run before them, or to the next run at the start of the sentence."""
+    runs: list[Run] = []
+    pending = ""
+    current: Language | None = None
+    buf = ""
+    for ch in sentence:
+        lang: Language | None = "zh" if _HAN.match(ch) else ("en" if _LATIN.match(ch) else None)
+        if lang is None:
+            if current is None:
+                pending += ch
+            else:
+                buf += ch
+            continue
+        if current is None:
+            current, buf = lang, pending + ch
+            pending = ""
+        elif lang == current:
+            buf += ch
+        else:
+            runs.append(Run(current, buf))
+            current, buf = lang, ch
+    if current is None:
+        return [Run(default, pending)] if pending.strip() else []
+    runs.append(Run(current, buf))
+    return [r for r in runs if r.text.strip()]
+
+
+def iter_sentences(text: str, max_chars: int = 200) -> Iterator[str]:
+    yield from split_sentences(text, max_chars)

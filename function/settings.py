@@ -1,0 +1,69 @@
+"""Every setting the function reads, from environment variables, in one place.
+
+Nothing else in the package reads ``os.environ``: the CLI and the app factory build one ``Settings`` and
+pass it down, so tests can construct their own without touching the process environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMOTIVOICE_", extra="ignore", populate_by_name=True)
+
+    # --- serving ---------------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("PORT", "EMOTIVOICE_PORT"),
+        description="HTTP port. Knative injects PORT; EMOTIVOICE_PORT is accepted too.",
+    )
+    # --- engine ----------------------------------------------------------------------------------
+    engine: Literal["auto", "espeak", "emotivoice"] = Field(
+        "auto",
+        description="Which synthesiser runs. auto: EmotiVoice when EMOTIVOICE_SNAPSHOT or EMOTIVOICE_HOME "
+        "is set, else the embedded espeak-ng engine.",
+    )
+    home: Path | None = Field(None, description="EmotiVoice home directory (upstream's layout, see SPEC).")
+    snapshot: Path | None = Field(None, description="Snapshot directory built by `emotivoice-fn snapshot`.")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 = torch's default.")
+    # --- concurrency -----------------------------------------------------------------------------
+    workers: int = Field(
+        2, ge=1, le=64, description="Synthesis worker threads: requests synthesised at the same time."
+    )
+    queue_size: int = Field(
+        6,
+        ge=0,
+        le=10_000,
+        description="Requests that may wait for a worker. workers + queue_size is the most a pod accepts "
+        "at once (match Knative containerConcurrency to it); beyond it requests get 503 + Retry-After.",
+    )
+    queue_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request still waiting for a worker after this long gets 503."
+    )
+    retry_after_seconds: int = Field(1, ge=0, description="Retry-After value sent with 503 overload replies.")
+    # --- limits ----------------------------------------------------------------------------------
+    max_input_chars: int = Field(4096, ge=1, description="Longest accepted input text, in characters.")
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest accepted request body; larger bodies get 413."
+    )
+    # --- logging ---------------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line.")
+
+    def chosen_engine(self) -> Literal["espeak", "emotivoice"]:
+        if self.engine != "auto":
+            return self.engine
+        return "emotivoice" if (self.snapshot or self.home) else "espeak"
+
+    @property
+    def capacity(self) -> int:
+        """Requests one process holds at once (running + waiting)."""
+        return self.workers + self.queue_size
