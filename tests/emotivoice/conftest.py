@@ -29,3 +29,21 @@ def golden_rows(shared_dir: Path) -> list[tuple[str, str]]:
         text, phonemes = line.split("\t")
         rows.append((text, phonemes))
     return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    from function.engines.emotivoice.random_home import write_home
+
+    return write_home(tmp_path_factory.mktemp("emotivoice_tiny"), "tiny", shared_dir, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_home: Path):
+    from function.engines.emotivoice import load
+    from function.settings import Settings
+
+    engine = load(Settings(home=tiny_home))
+    engine.warm_up()
+    yield engine
+    engine.close()

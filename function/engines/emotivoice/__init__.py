@@ -1,0 +1,27 @@
+"""Clean-room EmotiVoice engine: loads upstream's released checkpoints (the "EmotiVoice home") and
+synthesises with our own frontend, BERT, acoustic model and HiFi-GAN vocoder. See ``engine.py``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from function.engines.emotivoice.engine import EmotiVoiceEngine
+    from function.settings import Settings
+
+
+def load(settings: Settings) -> EmotiVoiceEngine:
+    """Build the engine from ``settings.home`` (``EMOTIVOICE_HOME``); raises EngineLoadError on a bad home."""
+    import torch
+
+    from function.engines.base import EngineLoadError
+    from function.engines.emotivoice.engine import EmotiVoiceEngine
+    from function.engines.emotivoice.loader import load_home
+
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
+    if settings.home is None:
+        if settings.snapshot is not None:
+            raise EngineLoadError("snapshot loading not implemented yet")
+        raise EngineLoadError("EMOTIVOICE_HOME is not set: point it at an EmotiVoice home directory")
+    return EmotiVoiceEngine(load_home(settings.home))

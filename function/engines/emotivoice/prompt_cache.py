@@ -1,0 +1,58 @@
+"""A small thread-safe LRU of style vectors keyed by prompt text.
+
+Prompts come from a small set (upstream's label vocabulary, a client's few favourite phrasings), so a
+cached prompt costs no BERT pass. Two threads missing the same prompt at once may both compute it; the
+result is identical and one write wins, which is cheaper than holding a lock across a BERT pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import torch
+
+
+class PromptCache:
+    def __init__(self, compute: Callable[[Sequence[str]], torch.Tensor], capacity: int = 256) -> None:
+        self._compute = compute
+        self._capacity = capacity
+        self._items: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def get_many(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Vectors (len(prompts), dim), computing the missing ones in one batched pass."""
+        found: dict[str, torch.Tensor] = {}
+        with self._lock:
+            for prompt in prompts:
+                vector = self._items.get(prompt)
+                if vector is not None:
+                    self._items.move_to_end(prompt)
+                    found[prompt] = vector
+            missing = list(dict.fromkeys(p for p in prompts if p not in found))
+            self.hits += len(prompts) - sum(1 for p in prompts if p in missing)
+            self.misses += len(missing)
+        if missing:
+            vectors = self._compute(missing)
+            with self._lock:
+                for prompt, vector in zip(missing, vectors):
+                    found[prompt] = vector
+                    self._items[prompt] = vector
+                    self._items.move_to_end(prompt)
+                while len(self._items) > self._capacity:
+                    self._items.popitem(last=False)
+        return torch.stack([found[p] for p in prompts])
+
+    def get(self, prompt: str) -> torch.Tensor:
+        return self.get_many([prompt])[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
