@@ -59,13 +59,6 @@ def has_speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def detect_language(text: str) -> Language:
-    """The dominant language of a sentence: Chinese as soon as Han outnumber Latin words' letters / 3."""
-    han = len(_HAN.findall(text))
-    latin = len(_LATIN.findall(text))
-    return "zh" if han and han * 3 >= latin else ("en" if latin or not han else "zh")
-
-
 @dataclass(frozen=True)
 class Run:
     language: Language

@@ -1,0 +1,94 @@
+"""``emotivoice-fn``: serve the function, speak a line to a file, list voices (and more, per issue)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from function.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """EmotiVoice expressive text-to-speech as a serverless function.
+
+    Configuration comes from EMOTIVOICE_* environment variables (see the README's table).
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default: EMOTIVOICE_HOST or 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="Port (default: PORT or 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the HTTP server (OpenAI-compatible + native API, health, metrics)."""
+    import uvicorn
+
+    from function.http.app import create_app
+    from function.logs import configure
+
+    settings = Settings()
+    configure(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_config=None,
+                timeout_graceful_shutdown=30)
+
+
+@main.command()
+@click.argument("text")
+@click.option("--voice", "-v", default=None, help="Voice id, name or OpenAI voice name (default: first voice).")
+@click.option("--emotion", "-e", default="", help="Emotion or free-text style prompt, e.g. 开心 or 'very sad'.")
+@click.option("--speed", type=click.FloatRange(0.25, 4.0), default=1.0, show_default=True)
+@click.option("--language", type=click.Choice(["auto", "zh", "en"]), default="auto", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("out.wav"),
+              show_default=True, help="Output file; the format follows the extension (wav mp3 opus aac flac pcm).")
+def say(text: str, voice: str | None, emotion: str, speed: float, language: str, output: Path) -> None:
+    """Synthesise TEXT into an audio file with the configured engine."""
+    from function.audio.encoding import FORMATS, make_encoder
+    from function.engines.base import EngineError, SynthesisRequest
+    from function.engines.registry import load_engine
+
+    fmt = output.suffix.lstrip(".").lower() or "wav"
+    if fmt not in FORMATS:
+        raise click.BadParameter(f"unsupported extension .{fmt}; use one of {', '.join(FORMATS)}", param_hint="-o")
+    engine, _ = load_engine(Settings())
+    try:
+        chosen = engine.resolve_voice(voice) if voice else engine.voices()[0]
+        style = engine.resolve_style(emotion)
+        encoder = make_encoder(fmt, engine.sample_rate, streaming=False)  # type: ignore[arg-type]
+        seconds = 0.0
+        data = b""
+        for chunk in engine.synthesize(SynthesisRequest(text, chosen.id, emotion, speed, language)):  # type: ignore[arg-type]
+            data += encoder.encode(chunk.pcm)
+            seconds += chunk.duration_seconds
+        data += encoder.finish()
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from exc
+    output.write_bytes(data)
+    note = " (prompt not recognised: neutral)" if style.fallback else ""
+    click.echo(f"{output}: {seconds:.2f} s, voice {chosen.id}, emotion {style.emotion}{note}, engine {engine.name}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def voices(as_json: bool) -> None:
+    """List the configured engine's voices (id, name, gender, language, aliases)."""
+    import json
+
+    from function.engines.registry import load_engine
+
+    engine, _ = load_engine(Settings())
+    rows = engine.voices()
+    if as_json:
+        click.echo(json.dumps([{"id": v.id, "name": v.name, "gender": v.gender, "language": v.language,
+                                "aliases": list(v.aliases)} for v in rows], ensure_ascii=False, indent=2))
+        return
+    click.echo(f"engine: {engine.name}, {len(rows)} voices")
+    for v in rows:
+        aliases = f"  (= {', '.join(v.aliases)})" if v.aliases else ""
+        click.echo(f"{v.id:<12} {v.name:<10} {v.gender:<7} {v.language:<3} {v.description}{aliases}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Shared test fixtures: real servers on loopback ports."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from function.http.app import create_app
+from function.service.engine_host import EngineLoader
+from function.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    settings: Settings
+    app: Any
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 60), **kwargs)
+
+
+@contextmanager
+def run_server(loader: EngineLoader | None = None, wait_ready: bool = True, **overrides: Any) -> Iterator[RunningServer]:
+    """A real uvicorn server in a thread, on a free loopback port; stopped on exit."""
+    port = free_port()
+    settings = Settings(host="127.0.0.1", port=port, log_format="text", **overrides)
+    app = create_app(settings, loader)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{url}/health/{'readiness' if wait_ready else 'liveness'}", timeout=1)
+            if r.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    else:
+        server.should_exit = True
+        raise RuntimeError("server did not start")
+    try:
+        yield RunningServer(url, settings, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def espeak_server() -> Iterator[RunningServer]:
+    """One espeak-engine server shared by the API tests (fast to start, real audio)."""
+    with run_server(engine="espeak") as srv:
+        yield srv
+
+
+@pytest.fixture
+def server_factory() -> Callable[..., Any]:
+    return run_server
