@@ -166,6 +166,7 @@ class HpaController:
         self.cpu_request = cpu_request
         self.desired = initial_pods
         self.state = BehaviorState()
+        self.state.recommendations.append((0.0, initial_pods))  # as if it had been running at this scale
         self._cpu: deque[float] = deque(maxlen=cfg.metric_window_s)
         self._ready: deque[int] = deque(maxlen=cfg.metric_window_s)
 

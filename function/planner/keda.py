@@ -54,6 +54,7 @@ class KedaController:
         self.name = name
         self.desired = initial_pods
         self.state = BehaviorState()
+        self.state.recommendations.append((0.0, initial_pods))  # as if it had been running at this scale
         self.hpa_cfg = cfg.hpa.model_copy(
             update={"min_replicas": max(1, cfg.min_replicas), "max_replicas": cfg.max_replicas}
         )

@@ -353,8 +353,6 @@ def simulate(
         t_ev = heap[0][0] if heap else inf
         if next_sec <= t_arr and next_sec <= t_ev:
             now = next_sec
-            if now > horizon and i >= n and n_sys == 0:
-                break
             area += n_sys * (now - last_t)
             cpu_area += cpu_rate * (now - last_t)
             last_t = now
@@ -374,6 +372,8 @@ def simulate(
             if progress is not None and int(now) % 60 == 0:
                 progress(now)
             next_sec += 1.0
+            if now >= horizon and i >= n and n_sys == 0:
+                break
             continue
         if t_ev <= t_arr:
             now, _, kind, p, rid = heapq.heappop(heap)
