@@ -176,19 +176,41 @@ def _weight_norm_pairs(state: dict[str, torch.Tensor], style: WeightNormStyle, g
 
 
 def _init_(module: torch.nn.Module, gen: torch.Generator, std: float | None) -> None:
-    """Deterministic random init from ``gen``; std None keeps PyTorch-like fan-in scaling."""
-    for name, param in module.named_parameters():
-        with torch.no_grad():
-            if name.endswith("alpha"):
-                param.fill_(1.0)
-            elif "LayerNorm" in name or "norm" in name.split(".")[-2] or name.split(".")[-2] == "2":
-                param.copy_(torch.ones_like(param) if name.endswith("weight") else torch.zeros_like(param))
-            elif name.endswith("bias"):
-                param.copy_((torch.rand(param.shape, generator=gen) - 0.5) * 0.02)
-            else:
-                fan_in = param[0].numel() if param.dim() > 1 else param.numel()
-                s = std if std is not None else 1.0 / math.sqrt(max(fan_in, 1))
-                param.copy_(torch.randn(param.shape, generator=gen) * s)
+    """Deterministic random init from ``gen``: LayerNorms identity, small biases, weights normal with
+    ``std`` (None: fan-in scaling, like PyTorch's defaults)."""
+    with torch.no_grad():
+        for sub in module.modules():
+            for name, param in sub.named_parameters(recurse=False):
+                if isinstance(sub, torch.nn.LayerNorm):
+                    param.fill_(1.0 if name == "weight" else 0.0)
+                elif name == "alpha":
+                    param.fill_(1.0)
+                elif name == "bias":
+                    param.copy_((torch.rand(param.shape, generator=gen) - 0.5) * 0.02)
+                else:
+                    fan_in = param[0].numel() if param.dim() > 1 else param.numel()
+                    s = std if std is not None else 1.0 / math.sqrt(max(fan_in, 1))
+                    param.copy_(torch.randn(param.shape, generator=gen) * s)
+
+
+def _calibrate_vocoder(vocoder: Vocoder, mel: torch.Tensor, target_std: float = 0.3) -> None:
+    """Random HiFi-GAN weights grow the signal at every residual stage and saturate tanh to +-1 (a DC
+    "waveform" hides bugs). Damp the residual branches and scale ``conv_post`` so the pre-tanh signal
+    has a speech-like spread and no DC offset on frames the random acoustic model produces."""
+    captured: list[torch.Tensor] = []
+    handle = vocoder.conv_post.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    with torch.no_grad():
+        for module in vocoder.modules():
+            if isinstance(module, torch.nn.Conv1d):  # zero-sum kernels over time: every conv blocks DC
+                module.weight.sub_(module.weight.mean(dim=2, keepdim=True))
+                module.bias.zero_()
+        for block in vocoder.resblocks:
+            for conv in block.convs2:
+                conv.weight.mul_(0.5)
+        vocoder(mel)
+        scale = target_std / max(float(captured[-1].std()), 1e-6)
+        vocoder.conv_post.weight.mul_(scale)
+    handle.remove()
 
 
 def write_home(
@@ -305,10 +327,15 @@ def write_home(
     ):
         joint[f"am.alignment_module.{key}.weight"] = torch.randn(shape, generator=gen) * 0.02
         joint[f"am.alignment_module.{key}.bias"] = torch.zeros(shape[0])
+    with torch.no_grad():
+        ids = torch.randint(2, len(tokens), (1, 30), generator=gen)
+        cond = torch.randn(2, 1, dims.bert_hidden, generator=gen).tanh()
+        mel = am.eval()(ids, torch.tensor([30]), torch.tensor([0]), cond[0], cond[1])[0].T[None]
     del am
 
     vocoder = Vocoder(VocoderConfig(initial_channels=dims.vocoder_channels))
     _init_(vocoder, gen, None)
+    _calibrate_vocoder(vocoder, mel)
     voc_state = _weight_norm_pairs(vocoder.state_dict(), weight_norm, gen)
     joint.update({f"generator.{k}": v for k, v in voc_state.items()})
     del vocoder, voc_state
