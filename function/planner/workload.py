@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class Trace:
     duration_s: float
     label: str
     rate: RateFn | None = None  # the intended rate, for plots
+    marks: tuple[tuple[str, float], ...] = ()  # named instants (e.g. the festival burst's start and end)
 
     def __post_init__(self) -> None:
         if len(self.times) and np.any(np.diff(self.times) < 0):
@@ -155,7 +156,9 @@ def parse_trace(spec: str, seed: int = 0, duration_s: float | None = None) -> Tr
     try:
         if kind == "festival":
             rate, default_dur = festival(*args) if args else festival()
-            return from_rate(rate, dur or default_dur, seed, "festival")
+            warm, burst = (args[2], args[3]) if len(args) >= 4 else (300.0, 1200.0)
+            tr = from_rate(rate, dur or default_dur, seed, "festival")
+            return replace(tr, marks=(("burst_start", warm), ("burst_end", warm + burst)))
         if kind == "constant":
             (qps,) = args
             return from_rate(constant(qps), dur or 3600.0, seed, f"constant {qps:g} QPS")
