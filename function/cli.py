@@ -90,5 +90,8 @@ def voices(as_json: bool) -> None:
         click.echo(f"{v.id:<12} {v.name:<10} {v.gender:<7} {v.language:<3} {v.description}{aliases}")
 
 
+from function.planner.cli import plan  # noqa: E402  (issue 7: capacity planner)
+main.add_command(plan)
+
 if __name__ == "__main__":
     sys.exit(main())

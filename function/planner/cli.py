@@ -17,7 +17,6 @@ from tqdm import tqdm
 
 from function.planner.hpa import HpaConfig, HpaController
 from function.planner.keda import KedaConfig, KedaController
-from function.planner.knative_config import kustomize_patch, load_kpa_config
 from function.planner.kpa import KnativeController, KpaConfig
 from function.planner.measurements import (
     DEFAULT_COLD_START,
@@ -28,7 +27,6 @@ from function.planner.measurements import (
     load_cold_start,
     load_service_times,
 )
-from function.planner.plots import plot_run
 from function.planner.recommend import Slo, default_grid, grid_size, search
 from function.planner.simulation import PodModel, SimResult, simulate
 from function.planner.workload import Trace, parse_trace
@@ -160,6 +158,10 @@ def plan(
     of load, replicas and latency over time, and recommends the cheapest Knative settings that meet the
     latency SLO (optionally as a kustomize patch).
     """
+    # matplotlib and PyYAML are the planner extra's (pip install '.[planner]'): imported only when planning.
+    from function.planner.knative_config import kustomize_patch, load_kpa_config
+    from function.planner.plots import plot_run
+
     try:
         st_file = load_service_times(service_times)
         cs_file = load_cold_start(cold_start)
