@@ -290,3 +290,29 @@ def test_traffic_rules_reject():
     assert traffic_errors([{"latestRevision": True, "percent": 90}, {"revisionName": "a", "percent": 20}])
     assert traffic_errors([{"latestRevision": True, "percent": 100, "tag": "a"}, {"revisionName": "b", "percent": 0, "tag": "a"}])
     assert traffic_errors([{"latestRevision": True, "revisionName": "a", "percent": 100}])
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_a_planner_patch_applies_and_wins(need_kubectl, tmp_path, name):
+    """The planner's output (a strategic-merge patch on serving.knative.dev/v1 Service emotivoice, written
+    to overlays/<name>/planner-patch.yaml) changes exactly the annotations it sets."""
+    import shutil
+
+    from .kube import render, render_overlay
+
+    tree = tmp_path / "knative"
+    shutil.copytree(KNATIVE, tree)
+    before = ksvc(render_overlay(name))
+    (tree / "overlays" / name / "planner-patch.yaml").write_text(
+        "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: emotivoice\nspec:\n  template:\n"
+        "    metadata:\n      annotations:\n        autoscaling.knative.dev/target: \"1.5\"\n"
+        "        autoscaling.knative.dev/target-utilization-percentage: \"70\"\n"
+        "        autoscaling.knative.dev/max-scale: \"25\"\n"
+    )
+    after = ksvc(render(tree / "overlays" / name))  # rendered once: render() caches per path
+    a_before, a_after = annotations(before), annotations(after)
+    assert (a_after[A + "target"], a_after[A + "target-utilization-percentage"], a_after[A + "max-scale"]) == ("1.5", "70", "25")
+    changed = {k for k in a_after if a_after[k] != a_before.get(k)}
+    assert changed == {A + "target", A + "target-utilization-percentage", A + "max-scale"}
+    assert after["spec"]["template"]["spec"] == before["spec"]["template"]["spec"]
+    assert autoscaling_errors(a_after, after["spec"]["template"]["spec"]["containerConcurrency"]) == []
