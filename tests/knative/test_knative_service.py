@@ -295,7 +295,8 @@ def test_traffic_rules_reject():
 @pytest.mark.parametrize("name", ["cpu", "gpu"])
 def test_a_planner_patch_applies_and_wins(need_kubectl, tmp_path, name):
     """The planner's output (a strategic-merge patch on serving.knative.dev/v1 Service emotivoice, written
-    to overlays/<name>/planner-patch.yaml) changes exactly the annotations it sets."""
+    to overlays/<name>/planner-patch.yaml, owning target, target-utilization, min- and max-scale) changes
+    exactly those annotations and nothing else."""
     import shutil
 
     from .kube import render, render_overlay
@@ -307,12 +308,14 @@ def test_a_planner_patch_applies_and_wins(need_kubectl, tmp_path, name):
         "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata:\n  name: emotivoice\nspec:\n  template:\n"
         "    metadata:\n      annotations:\n        autoscaling.knative.dev/target: \"1.5\"\n"
         "        autoscaling.knative.dev/target-utilization-percentage: \"70\"\n"
+        "        autoscaling.knative.dev/min-scale: \"3\"\n"
         "        autoscaling.knative.dev/max-scale: \"25\"\n"
     )
     after = ksvc(render(tree / "overlays" / name))  # rendered once: render() caches per path
     a_before, a_after = annotations(before), annotations(after)
-    assert (a_after[A + "target"], a_after[A + "target-utilization-percentage"], a_after[A + "max-scale"]) == ("1.5", "70", "25")
+    planned = ("target", "target-utilization-percentage", "min-scale", "max-scale")
+    assert tuple(a_after[A + k] for k in planned) == ("1.5", "70", "3", "25")
     changed = {k for k in a_after if a_after[k] != a_before.get(k)}
-    assert changed == {A + "target", A + "target-utilization-percentage", A + "max-scale"}
+    assert changed == {A + k for k in planned}
     assert after["spec"]["template"]["spec"] == before["spec"]["template"]["spec"]
     assert autoscaling_errors(a_after, after["spec"]["template"]["spec"]["containerConcurrency"]) == []
