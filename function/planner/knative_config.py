@@ -145,8 +145,9 @@ def patch_annotations(cfg: KpaConfig) -> dict[str, str]:
         ANN + "scale-down-delay": format_duration(cfg.scale_down_delay_s),
         ANN + "scale-to-zero-pod-retention-period": format_duration(cfg.scale_to_zero_pod_retention_period_s),
     }
-    if cfg.target is not None:
-        a[ANN + "target"] = f"{cfg.target:g}"
+    # Always explicit: a target left in the base Service (knative/base sets one) would otherwise
+    # silently override the simulated per-pod total.
+    a[ANN + "target"] = f"{cfg.total_value:g}"
     return a
 
 

@@ -73,7 +73,11 @@ def test_patch_round_trips_and_targets_the_emotivoice_service(tmp_path: Path) ->
     p = tmp_path / "patch.yaml"
     p.write_text(text)
     # read back identical, except that a new revision starts at the min-scale floor (initial-scale = 2)
-    assert load_kpa_config(p) == cfg.model_copy(update={"initial_scale": 2})
+    # and the target is written explicitly (3 = containerConcurrency), so a base Service's target cannot override it
+    assert anns["autoscaling.knative.dev/target"] == "3"
+    back = load_kpa_config(p)
+    assert back == cfg.model_copy(update={"initial_scale": 2, "target": 3.0})
+    assert back.target_value == cfg.target_value
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
