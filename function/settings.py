@@ -54,6 +54,41 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, description="Largest accepted request body; larger bodies get 413."
     )
+    # --- storage ---------------------------------------------------------------------------------
+    storage: Literal["local", "s3"] = Field(
+        "local", description="Where results and batch manifests go: a local directory or S3-compatible storage."
+    )
+    storage_dir: Path = Field(Path("./data"), description="Root directory of the local storage backend.")
+    s3_endpoint: str | None = Field(
+        None, description="S3 endpoint URL (SeaweedFS, MinIO, ...); unset = AWS. Credentials come from the "
+        "standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables."
+    )
+    s3_region: str = Field("us-east-1", description="S3 region (also used for SigV4 signing).")
+    s3_bucket: str | None = Field(None, description="S3 bucket; required with EMOTIVOICE_STORAGE=s3.")
+    s3_prefix: str = Field("emotivoice/", description="Key prefix for every object this service writes.")
+    s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        "path", description="path suits self-hosted S3 servers; virtual suits AWS."
+    )
+    presign_expiry_seconds: int = Field(
+        3600, ge=1, le=7 * 24 * 3600, description="Lifetime of presigned download URLs in replies."
+    )
+    multipart_threshold_bytes: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Outputs at least this large upload in multipart."
+    )
+    # --- events and batches ------------------------------------------------------------------------
+    event_source: str = Field(
+        "/emotivoice/function", description="CloudEvents `source` of the events this function emits."
+    )
+    sink: str | None = Field(
+        None,
+        validation_alias=AliasChoices("K_SINK", "EMOTIVOICE_SINK"),
+        description="Broker URL for events the function publishes itself (batch chunks, progress, "
+        "completion). Knative's SinkBinding injects K_SINK. Unset: batches run in-process.",
+    )
+    batch_max_recipients: int = Field(10_000, ge=1, description="Most recipients one batch may carry.")
+    batch_chunk_size: int = Field(
+        50, ge=1, description="Recipients per chunk event when a batch fans out through the broker."
+    )
     # --- logging ---------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line.")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +41,8 @@ class RunningServer:
 def run_server(loader: EngineLoader | None = None, wait_ready: bool = True, **overrides: Any) -> Iterator[RunningServer]:
     """A real uvicorn server in a thread, on a free loopback port; stopped on exit."""
     port = free_port()
+    if "storage_dir" not in overrides:
+        overrides["storage_dir"] = Path(tempfile.mkdtemp(prefix="emotivoice-test-"))
     settings = Settings(host="127.0.0.1", port=port, log_format="text", **overrides)
     app = create_app(settings, loader)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

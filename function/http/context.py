@@ -8,9 +8,13 @@ from fastapi import Request
 
 from function.engines.base import Engine
 from function.metrics import Metrics
+from function.service.batches import BatchService
 from function.service.engine_host import EngineHost
-from function.service.synthesis import NotReady, SynthesisService
+from function.service.render import Renderer
+from function.service.synthesis import SynthesisService
 from function.settings import Settings
+from function.sink import Publisher
+from function.storage import Storage
 
 
 @dataclass
@@ -19,23 +23,22 @@ class AppContext:
     metrics: Metrics
     host: EngineHost
     service: SynthesisService
+    storage: Storage
+    renderer: Renderer
+    batches: BatchService
+    publisher: Publisher
 
     def start(self) -> None:
         self.host.start()
 
     def stop(self) -> None:
+        self.batches.cancel_background()
         self.service.shutdown()
         self.host.stop()
 
     async def engine(self) -> Engine:
         """The loaded engine, waiting for it while it loads (bounded by the queue timeout)."""
-        if not await self.host.wait_loaded(self.settings.queue_timeout_seconds):
-            raise NotReady(
-                "The engine failed to load; this instance cannot synthesise." if self.host.error
-                else "The engine is still loading; retry shortly.",
-                self.settings.retry_after_seconds,
-            )
-        return self.host.engine
+        return await self.service.ready_engine()
 
 
 def get_context(request: Request) -> AppContext:

@@ -153,15 +153,19 @@ class SynthesisService:
             self._running += delta
             self._metrics.queue_depth.set(self._admitted - self._running)
 
-    async def _run(self, ticket: Ticket, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
-        remaining = self._queue_timeout - (time.monotonic() - ticket.admitted_at)
-        if not await self._host.wait_loaded(max(0.0, remaining)):
+    async def ready_engine(self, timeout: float | None = None) -> Engine:
+        """The engine, waiting while it loads (requests arriving during start-up are served, not
+        dropped); NotReady when it failed or is still loading after ``timeout`` (default: queue timeout)."""
+        if not await self._host.wait_loaded(self._queue_timeout if timeout is None else max(0.0, timeout)):
             raise NotReady(
-                self._host.error and "The engine failed to load; this instance cannot synthesise."
-                or "The engine is still loading; retry shortly.",
+                "The engine failed to load; this instance cannot synthesise." if self._host.error
+                else "The engine is still loading; retry shortly.",
                 self._retry_after,
             )
-        engine = self._host.engine
+        return self._host.engine
+
+    async def _run(self, ticket: Ticket, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+        engine = await self.ready_engine(self._queue_timeout - (time.monotonic() - ticket.admitted_at))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         started = threading.Event()

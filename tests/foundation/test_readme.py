@@ -11,7 +11,7 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 def test_every_setting_is_documented() -> None:
     for name in Settings.model_fields:
-        env = "PORT" if name == "port" else f"EMOTIVOICE_{name.upper()}"
+        env = {"port": "PORT", "sink": "K_SINK"}.get(name, f"EMOTIVOICE_{name.upper()}")
         assert f"`{env}`" in README, f"{env} missing from the README configuration table"
 
 

@@ -1,0 +1,322 @@
+"""Batch greetings: one request -> hundreds or thousands of personalised greetings in storage.
+
+State lives in storage, not in the process, so any pod can work on any part and a crash loses nothing:
+
+    batches/<id>/spec.json              the request (template, recipients, defaults)
+    batches/<id>/chunks/<n>.json        per-chunk item statuses, rewritten after every item
+    batches/<id>/audio/<recipient>-<hash>.<fmt>   one greeting per recipient (create-only)
+    batches/<id>/manifest.jsonl         the final manifest: one JSON line per recipient
+
+A chunk run skips items whose audio already exists, so a redelivered or resumed chunk never redoes
+finished work. One bad recipient (template field missing, unknown voice, nothing to speak) is recorded as
+failed and the batch goes on; retryable trouble (storage down, engine not ready) aborts the chunk with
+its progress saved, for the caller (the broker, or a re-POST) to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import string
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from function.audio.encoding import AudioFormat
+from function.engines.base import EngineError
+from function.metrics import Metrics
+from function.service.render import Renderer, RenderSpec
+from function.sink import Publisher, make_event
+from function.storage import ObjectNotFound
+
+log = logging.getLogger(__name__)
+
+BATCH_CHUNK_TYPE = "dev.emotivoice.batch.chunk"  # the fan-out event; consumed by this same function
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class Recipient(BaseModel):
+    id: str = Field(..., pattern=_ID_PATTERN, description="Unique within the batch; used in object keys.")
+    name: str = Field(..., max_length=200)
+    voice: str | None = None
+    emotion: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict, description="Extra template fields, e.g. {'city': '杭州'}.")
+
+
+class BatchSpec(BaseModel):
+    batch_id: str | None = Field(None, pattern=_ID_PATTERN, description="Idempotency key; derived if absent.")
+    template: str = Field(..., min_length=1, max_length=1000, description="e.g. '{name}，新年快乐！'")
+    recipients: list[Recipient] = Field(..., min_length=1)
+    voice: str = "alloy"
+    emotion: str = "开心"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    language: Literal["auto", "zh", "en"] = "auto"
+    format: AudioFormat = "mp3"
+
+    @field_validator("template")
+    @classmethod
+    def _simple_fields_only(cls, template: str) -> str:
+        """Only ``{identifier}`` placeholders: no attribute or index access into Python objects."""
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise ValueError(f"template is not a valid format string: {exc}") from exc
+        for _, name, spec, conv in parsed:
+            if name is not None and (not name.isidentifier() or spec or conv):
+                raise ValueError(f"template placeholder {{{name}}} must be a plain {{identifier}}")
+        return template
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BatchSpec:
+        ids = [r.id for r in self.recipients]
+        if len(ids) != len(set(ids)):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ValueError(f"recipient id {dup!r} appears more than once")
+        return self
+
+    def derived_id(self) -> str:
+        body = self.model_dump_json(exclude={"batch_id"})
+        return "b-" + hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+class ItemStatus(BaseModel):
+    id: str
+    status: Literal["ok", "failed"]
+    uri: str | None = None
+    url: str | None = None
+    duration_seconds: float | None = None
+    checksum: str | None = None
+    voice: str | None = None
+    emotion: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    reused: bool = False
+
+
+class ChunkState(BaseModel):
+    chunk: int
+    start: int
+    end: int
+    complete: bool = False
+    items: list[ItemStatus] = Field(default_factory=list)
+
+
+class BatchStatus(BaseModel):
+    id: str
+    status: Literal["pending", "running", "completed"]
+    total: int
+    done: int
+    ok: int
+    failed: int
+    chunks: int
+    chunks_complete: int
+    manifest_uri: str | None = None
+    manifest_url: str | None = None
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+class BatchConflict(ValueError):
+    """The batch id exists with a different spec: a caller reused an id for other work."""
+
+
+def render_text(template: str, recipient: Recipient) -> str:
+    values = {**recipient.fields, "name": recipient.name, "id": recipient.id}
+    return template.format_map(values)
+
+
+class BatchService:
+    def __init__(self, renderer: Renderer, metrics: Metrics, *, max_recipients: int, chunk_size: int,
+                 workers: int, item_wait_seconds: float = 600.0) -> None:
+        self._renderer = renderer
+        self._storage = renderer.storage
+        self._metrics = metrics
+        self.max_recipients = max_recipients
+        self.chunk_size = chunk_size
+        self._parallel = max(1, workers)
+        self._item_wait = item_wait_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- keys -------------------------------------------------------------------------------------
+    def _key(self, batch_id: str, name: str) -> str:
+        return self._storage.key(f"batches/{batch_id}/{name}")
+
+    def chunk_count(self, spec: BatchSpec) -> int:
+        return (len(spec.recipients) + self.chunk_size - 1) // self.chunk_size
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    async def create(self, spec: BatchSpec) -> str:
+        """Store the spec (idempotently) and return the batch id."""
+        if len(spec.recipients) > self.max_recipients:
+            raise BatchTooLarge(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
+        batch_id = spec.batch_id or spec.derived_id()
+        spec = spec.model_copy(update={"batch_id": batch_id})
+        body = spec.model_dump_json().encode()
+        key = self._key(batch_id, "spec.json")
+        existing = await asyncio.to_thread(self._storage.head, key)
+        if existing is not None:
+            stored = BatchSpec.model_validate_json(await asyncio.to_thread(self._storage.get, key))
+            if stored != spec:
+                raise BatchConflict(f"batch {batch_id!r} already exists with a different request")
+            return batch_id
+        await asyncio.to_thread(self._storage.put, key, body, "application/json",
+                                {"recipients": str(len(spec.recipients))})
+        return batch_id
+
+    async def spec(self, batch_id: str) -> BatchSpec:
+        data = await asyncio.to_thread(self._storage.get, self._key(batch_id, "spec.json"))
+        return BatchSpec.model_validate_json(data)
+
+    async def run_chunk(self, batch_id: str, chunk: int) -> ChunkState:
+        spec = await self.spec(batch_id)
+        start = chunk * self.chunk_size
+        end = min(len(spec.recipients), start + self.chunk_size)
+        if not 0 <= start < len(spec.recipients):
+            raise ValueError(f"batch {batch_id!r} has no chunk {chunk}")
+        state = await self._load_chunk(batch_id, chunk) or ChunkState(chunk=chunk, start=start, end=end)
+        if state.complete:
+            return state
+        finished = {item.id for item in state.items}
+        todo = [r for r in spec.recipients[start:end] if r.id not in finished]
+        lock = asyncio.Lock()
+        gate = asyncio.Semaphore(self._parallel)
+
+        async def one(recipient: Recipient) -> None:
+            async with gate:
+                item = await self._item(batch_id, spec, recipient)
+            async with lock:
+                state.items.append(item)
+                await self._save_chunk(batch_id, state)
+
+        results = await asyncio.gather(*(one(r) for r in todo), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        order = {r.id: i for i, r in enumerate(spec.recipients)}
+        state.items.sort(key=lambda it: order[it.id])
+        state.complete = True
+        await self._save_chunk(batch_id, state)
+        return state
+
+    async def _item(self, batch_id: str, spec: BatchSpec, recipient: Recipient) -> ItemStatus:
+        try:
+            text = render_text(spec.template, recipient)
+        except (KeyError, IndexError, ValueError) as exc:
+            self._metrics.batch_items.labels("failed").inc()
+            return ItemStatus(id=recipient.id, status="failed", error_code="template_field_missing",
+                              error=f"template needs field {exc}, which recipient {recipient.id!r} lacks")
+        render = RenderSpec(text=text, voice=recipient.voice or spec.voice, prompt=recipient.emotion or spec.emotion,
+                            speed=spec.speed, language=spec.language, format=spec.format)
+        key = self._key(batch_id, f"audio/{recipient.id}-{render.content_hash()[:12]}.{spec.format}")
+        try:
+            if not any(ch.isalnum() for ch in text):
+                raise ValueError("the rendered greeting has nothing to speak")
+            result = await self._renderer.render(render, key, {"batch-id": batch_id, "recipient-id": recipient.id},
+                                                 queue_wait_seconds=self._item_wait)
+        except (EngineError, ValueError) as exc:  # the recipient's data is wrong: record, continue
+            self._metrics.batch_items.labels("failed").inc()
+            code = getattr(exc, "code", "invalid_recipient")
+            return ItemStatus(id=recipient.id, status="failed", error_code=code, error=str(exc))
+        self._metrics.batch_items.labels("skipped" if result.reused else "ok").inc()
+        return ItemStatus(id=recipient.id, status="ok", uri=result.object.uri, url=result.url,
+                          duration_seconds=result.duration_seconds, checksum=result.checksum, voice=result.voice,
+                          emotion=result.emotion, reused=result.reused)
+
+    async def _load_chunk(self, batch_id: str, chunk: int) -> ChunkState | None:
+        try:
+            data = await asyncio.to_thread(self._storage.get, self._key(batch_id, f"chunks/{chunk:05d}.json"))
+        except ObjectNotFound:
+            return None
+        return ChunkState.model_validate_json(data)
+
+    async def _save_chunk(self, batch_id: str, state: ChunkState) -> None:
+        await asyncio.to_thread(self._storage.put, self._key(batch_id, f"chunks/{state.chunk:05d}.json"),
+                                state.model_dump_json().encode(), "application/json", {})
+
+    async def finalize(self, batch_id: str) -> BatchStatus:
+        """Write the manifest once every chunk is complete; return the status either way."""
+        status, chunks = await self._status(batch_id)
+        if status.chunks_complete == status.chunks:
+            lines = [item.model_dump_json(exclude_none=True) for c in chunks for item in c.items]
+            key = self._key(batch_id, "manifest.jsonl")
+            obj = await asyncio.to_thread(self._storage.put, key, ("\n".join(lines) + "\n").encode(),
+                                          "application/x-ndjson", {"completed-at": _now()})
+            status.status = "completed"
+            status.manifest_uri = obj.uri
+            status.manifest_url = await asyncio.to_thread(self._storage.presign, key, 3600)
+        return status
+
+    async def status(self, batch_id: str) -> BatchStatus:
+        status, _ = await self._status(batch_id)
+        return status
+
+    async def _status(self, batch_id: str) -> tuple[BatchStatus, list[ChunkState]]:
+        spec = await self.spec(batch_id)
+        n = self.chunk_count(spec)
+        chunks = [c for c in await asyncio.gather(*(self._load_chunk(batch_id, i) for i in range(n))) if c]
+        items = [it for c in chunks for it in c.items]
+        complete = sum(1 for c in chunks if c.complete)
+        manifest = await asyncio.to_thread(self._storage.head, self._key(batch_id, "manifest.jsonl"))
+        state: Literal["pending", "running", "completed"] = (
+            "completed" if manifest is not None and complete == n else ("running" if items or complete else "pending")
+        )
+        return BatchStatus(
+            id=batch_id, status=state, total=len(spec.recipients), done=len(items),
+            ok=sum(1 for it in items if it.status == "ok"), failed=sum(1 for it in items if it.status == "failed"),
+            chunks=n, chunks_complete=complete, manifest_uri=manifest.uri if manifest else None,
+        ), chunks
+
+    async def run_all(self, batch_id: str) -> BatchStatus:
+        """Every chunk in this process, in order (no broker to fan out to)."""
+        spec = await self.spec(batch_id)
+        for chunk in range(self.chunk_count(spec)):
+            await self.run_chunk(batch_id, chunk)
+        return await self.finalize(batch_id)
+
+    async def start(self, spec: BatchSpec, publisher: Publisher, source: str) -> tuple[str, str]:
+        """Create the batch and set it going. Returns (batch id, mode):
+
+        - ``fanout``: more than one chunk and a broker to publish to: one chunk event per chunk, so KPA
+          scales out on the chunk deliveries instead of one pod grinding through the whole batch;
+        - ``inline``: a single chunk: the caller runs it now (``run_chunk(id, 0)``);
+        - ``background``: several chunks and no broker: this process works through them in the background.
+        """
+        batch_id = await self.create(spec)
+        chunks = self.chunk_count(spec)
+        if chunks == 1:
+            return batch_id, "inline"
+        if publisher.enabled:
+            for chunk in range(chunks):
+                await publisher.publish(make_event(BATCH_CHUNK_TYPE, source, f"{batch_id}-chunk-{chunk:05d}",
+                                                   {"batch_id": batch_id, "chunk": chunk}, subject=batch_id))
+            return batch_id, "fanout"
+        self.run_in_background(batch_id)
+        return batch_id, "background"
+
+    def run_in_background(self, batch_id: str) -> None:
+        async def runner() -> None:
+            try:
+                await self.run_all(batch_id)
+            except Exception:
+                log.exception("batch stopped; POST it again (same batch_id) to resume", extra={"batch": batch_id})
+
+        task = asyncio.get_running_loop().create_task(runner(), name=f"batch-{batch_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_background(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cancel_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

@@ -1,0 +1,55 @@
+"""Publishing CloudEvents the function originates (batch chunks, progress, completion) to the broker (K_SINK).
+
+Replies go back in the HTTP response; these are the extra events a batch needs. A publish failure is
+retryable for the event that caused it: the caller answers 5xx and the broker redelivers, and the
+deterministic ids of what we publish let consumers drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from cloudevents.core.bindings.http import to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    code = "sink_unavailable"
+
+
+def make_event(type_: str, source: str, id_: str, data: dict[str, Any], subject: str | None = None) -> CloudEvent:
+    attributes: dict[str, Any] = {"type": type_, "source": source, "id": id_, "specversion": "1.0",
+                                  "datacontenttype": "application/json"}
+    if subject:
+        attributes["subject"] = subject
+    return CloudEvent(attributes=attributes, data=data)
+
+
+class Publisher:
+    def __init__(self, sink: str | None, timeout: float = 10.0) -> None:
+        self.sink = sink
+        self._client = httpx.AsyncClient(timeout=timeout) if sink else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._client is not None
+
+    async def publish(self, event: CloudEvent) -> None:
+        if self._client is None or self.sink is None:
+            return
+        message = to_binary(event, JSONFormat())
+        try:
+            r = await self._client.post(self.sink, headers=message.headers, content=message.body)
+        except httpx.HTTPError as exc:
+            raise PublishFailed(f"broker at {self.sink} unreachable: {exc}") from exc
+        if r.status_code >= 300:
+            raise PublishFailed(f"broker at {self.sink} answered {r.status_code}")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

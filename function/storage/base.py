@@ -1,0 +1,74 @@
+"""The storage contract and its errors.
+
+Errors are split by what the caller should do: ``StorageUnavailable`` is retryable (the event layer
+answers 503 so the broker redelivers later), ``ObjectNotFound`` is the caller's data being wrong
+(a referenced input that does not exist: permanent), ``StorageConfigError`` is a deployment mistake found
+at start-up (missing bucket, bad credentials) that keeps the pod from turning ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class StorageError(Exception):
+    code = "storage_error"
+
+
+class StorageUnavailable(StorageError):
+    code = "storage_unavailable"
+
+
+class StorageConfigError(StorageError):
+    code = "storage_misconfigured"
+
+
+class ObjectNotFound(StorageError):
+    code = "object_not_found"
+
+
+class AlreadyExists(StorageError):
+    """A create-only write found the key taken (another delivery of the same event won the race)."""
+
+    code = "already_exists"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str  # full key inside the bucket/root, prefix included
+    uri: str  # s3://bucket/key or file:///abs/path
+    size: int
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Storage(Protocol):
+    def check(self) -> None:
+        """Raise StorageConfigError / StorageUnavailable unless writes can succeed."""
+        ...
+
+    def key(self, name: str) -> str:
+        """The full key for a name under this service's prefix."""
+        ...
+
+    def head(self, key: str) -> StoredObject | None: ...
+
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str], *,
+            if_absent: bool = False) -> StoredObject:
+        """Write atomically (readers see all or nothing). ``if_absent``: raise AlreadyExists if taken."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def read_uri(self, uri: str) -> bytes:
+        """Read an input referenced by URI (``s3://bucket/key`` or, for local storage, ``file://``)."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Full keys starting with ``prefix`` (a full key prefix)."""
+        ...
+
+    def presign(self, key: str, expires_seconds: int) -> str:
+        """A URL anyone can GET for ``expires_seconds``."""
+        ...

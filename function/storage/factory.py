@@ -1,0 +1,23 @@
+"""Build the configured storage backend from settings."""
+
+from __future__ import annotations
+
+from function.settings import Settings
+from function.storage.base import Storage, StorageConfigError
+from function.storage.local import LocalStorage
+from function.storage.s3 import S3Storage
+
+
+def open_storage(settings: Settings) -> Storage:
+    if settings.storage == "local":
+        return LocalStorage(settings.storage_dir, settings.s3_prefix)
+    if not settings.s3_bucket:
+        raise StorageConfigError("EMOTIVOICE_STORAGE=s3 needs EMOTIVOICE_S3_BUCKET")
+    return S3Storage(
+        bucket=settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint=settings.s3_endpoint,
+        region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style,
+        multipart_threshold=settings.multipart_threshold_bytes,
+    )
