@@ -319,3 +319,32 @@ def test_a_planner_patch_applies_and_wins(need_kubectl, tmp_path, name):
     assert changed == {A + k for k in planned}
     assert after["spec"]["template"]["spec"] == before["spec"]["template"]["spec"]
     assert autoscaling_errors(a_after, after["spec"]["template"]["spec"]["containerConcurrency"]) == []
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu"])
+def test_the_planners_own_patch_round_trips(need_kubectl, tmp_path, name, monkeypatch):
+    """`emotivoice-fn plan` reads the deployed Service and writes a kustomize patch; dropping that patch
+    in as planner-patch.yaml must render a Service that still passes every Knative rule here."""
+    import shutil
+
+    try:
+        from function.planner.knative_config import kustomize_patch, load_kpa_config
+    except ImportError as exc:
+        pytest.skip(f"planner not importable: {exc}")
+    from .kube import render, render_overlay
+
+    objs = render_overlay(name)
+    deployed = tmp_path / "deployed.yaml"
+    deployed.write_text(yaml.safe_dump(ksvc(objs)))
+    cfg = load_kpa_config(deployed)
+    tree = tmp_path / "knative"
+    shutil.copytree(KNATIVE, tree)
+    (tree / "overlays" / name / "planner-patch.yaml").write_text(kustomize_patch(cfg, comment="round trip"))
+    rendered = render(tree / "overlays" / name)
+    svc = ksvc(rendered)
+    spec = svc["spec"]["template"]["spec"]
+    assert autoscaling_errors(annotations(svc), spec["containerConcurrency"]) == []
+    settings = settings_from(config_data(rendered, svc), monkeypatch)
+    assert spec["containerConcurrency"] == settings.workers + settings.queue_size
+    for key in ("target", "target-utilization-percentage", "min-scale", "max-scale"):
+        assert float(annotations(svc)[A + key]) == float(annotations(ksvc(objs))[A + key]), key
