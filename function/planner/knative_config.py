@@ -106,7 +106,7 @@ def load_kpa_config(path: Path, base: KpaConfig | None = None) -> KpaConfig:
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: expected mappings, got {type(doc).__name__}")
         kind = doc.get("kind")
-        if kind == "ConfigMap":
+        if kind == "ConfigMap" and (doc.get("metadata") or {}).get("name", "config-autoscaler") == "config-autoscaler":
             for k, v in (doc.get("data") or {}).items():
                 if k in _CONFIGMAP_KEYS:
                     f = _CONFIGMAP_KEYS[k]
@@ -123,8 +123,7 @@ def load_kpa_config(path: Path, base: KpaConfig | None = None) -> KpaConfig:
                 values["container_concurrency"] = int(cc)
         elif kind is None:
             values.update(doc)
-        else:
-            raise ValueError(f"{path}: unsupported kind {kind!r} (ConfigMap, Service or a plain mapping)")
+        # other kinds (ServiceAccount, ...) in the same manifest do not bear on autoscaling: skipped
     return KpaConfig.model_validate(values)
 
 
