@@ -118,3 +118,15 @@ def test_cached_prompt_costs_no_bert_pass(tiny_engine) -> None:
     _run(tiny_engine, text=text, prompt="一个从没见过的提示")
     assert tiny_engine.stats["bert_passes"] - before == 1  # the content vector only
     assert tiny_engine.prompts.hits == hits + 1
+
+
+def test_bf16_vocoder_stays_close_to_fp32(tiny_home, tiny_engine) -> None:
+    from function.engines.emotivoice.engine import EmotiVoiceEngine
+    from function.engines.emotivoice.loader import load_home
+
+    bf16 = EmotiVoiceEngine(load_home(tiny_home), precision="bf16")
+    request = SynthesisRequest(text="你好，世界。", voice="8051", prompt="开心")
+    a = next(iter(tiny_engine.synthesize(request))).pcm
+    b = next(iter(bf16.synthesize(request))).pcm
+    assert b.dtype == np.float32 and a.shape == b.shape
+    assert np.corrcoef(a, b)[0, 1] > 0.95

@@ -11,12 +11,17 @@ if TYPE_CHECKING:
 
 
 def load(settings: Settings) -> EmotiVoiceEngine:
-    """Build the engine from ``settings.home`` (``EMOTIVOICE_HOME``); raises EngineLoadError on a bad home."""
+    """Build the engine from ``settings.home`` (``EMOTIVOICE_HOME``); raises EngineLoadError on a bad home.
+
+    ``settings.precision`` ("fp32" default, or "bf16" for the vocoder) is read when the settings model
+    has that field; older settings without it get fp32.
+    """
     import torch
 
     from function.engines.base import EngineLoadError
     from function.engines.emotivoice.engine import EmotiVoiceEngine
     from function.engines.emotivoice.loader import load_home
+    from function.engines.emotivoice.runtime import keep_freed_memory
 
     if settings.torch_threads > 0:
         torch.set_num_threads(settings.torch_threads)
@@ -24,4 +29,8 @@ def load(settings: Settings) -> EmotiVoiceEngine:
         if settings.snapshot is not None:
             raise EngineLoadError("snapshot loading not implemented yet")
         raise EngineLoadError("EMOTIVOICE_HOME is not set: point it at an EmotiVoice home directory")
-    return EmotiVoiceEngine(load_home(settings.home))
+    precision = str(getattr(settings, "precision", "fp32") or "fp32")
+    if precision not in ("fp32", "bf16"):
+        raise EngineLoadError(f"unsupported precision {precision!r}: use fp32 or bf16")
+    keep_freed_memory()
+    return EmotiVoiceEngine(load_home(settings.home), precision=precision)

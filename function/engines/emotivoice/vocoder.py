@@ -44,9 +44,11 @@ class _ResBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # In-place where the tensor is our own (never the caller's x, shared by the three resblocks):
+        # fewer multi-megabyte allocations per second of audio, same arithmetic.
         for c1, c2 in zip(self.convs1, self.convs2):
             y = c1(F.leaky_relu(x, 0.1))
-            x = x + c2(F.leaky_relu(y, 0.1))
+            x = c2(F.leaky_relu_(y, 0.1)).add_(x)
         return x
 
 
@@ -67,16 +69,16 @@ class Vocoder(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, T) frames -> (B, T * hop) waveform in [-1, 1]."""
-        x = self.conv_pre(mel)
+        x = self.conv_pre(mel.to(self.conv_pre.weight.dtype))
         n = len(self.config.resblock_kernels)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, 0.1))
+            x = up(F.leaky_relu_(x, 0.1) if i else F.leaky_relu(x, 0.1))
             acc = self.resblocks[i * n](x)
             for j in range(1, n):
-                acc = acc + self.resblocks[i * n + j](x)
-            x = acc / n
-        x = self.conv_post(F.leaky_relu(x))
-        return torch.tanh(x)[:, 0]
+                acc = acc.add_(self.resblocks[i * n + j](x))
+            x = acc.div_(n)
+        x = self.conv_post(F.leaky_relu_(x))
+        return torch.tanh(x.float())[:, 0]
 
 
 # "<base>.weight_g" / "<base>.parametrizations.weight.original1"; base keeps its trailing dot (may be empty).
