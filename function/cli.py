@@ -93,5 +93,24 @@ def voices(as_json: bool) -> None:
 from function.planner.cli import plan  # noqa: E402  (issue 7: capacity planner)
 main.add_command(plan)
 
+@main.command("event-schemas")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write one <type>.schema.json per event type here instead of printing them.")
+def event_schemas(out: Path | None) -> None:
+    """Print (or write) the JSON schema of the data of every CloudEvent type consumed or emitted."""
+    import json
+
+    from function.events.types import SCHEMAS
+
+    schemas = {name: model.model_json_schema() for name, model in SCHEMAS.items()}
+    if out is None:
+        click.echo(json.dumps(schemas, ensure_ascii=False, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
+    click.echo(f"{len(schemas)} schemas written to {out}")
+
+
 if __name__ == "__main__":
     sys.exit(main())
