@@ -9,6 +9,7 @@ valid CloudEvent (binary mode), as the broker requires.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from function.engines.base import EngineError
 from function.events import types as t
 from function.http.context import AppContext, get_context
 from function.http.errors import error_response
-from function.service.batches import BatchConflict, BatchSpec, BatchStatus, BatchTooLarge
+from function.service.batches import BatchConflict, BatchInvalid, BatchSpec, BatchStatus, BatchTooLarge
 from function.service.render import RenderSpec
 from function.service.synthesis import Overloaded, QueueTimeout, ServiceUnavailable
 from function.sink import PublishFailed, make_event
@@ -164,12 +165,20 @@ async def _synthesis(ctx: AppContext, incoming: Incoming) -> Response:
         data = t.SynthesisRequested.model_validate(incoming.data)
     except ValidationError as exc:
         return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "invalid_event_data", _validation_message(exc))
-    if len(data.text) > ctx.settings.max_input_chars:
+    text = data.text
+    if text is None:
+        try:
+            text = (await asyncio.to_thread(ctx.storage.read_uri, data.text_uri or "")).decode("utf-8")
+        except ObjectNotFound as exc:
+            return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "input_not_found", str(exc))
+        except UnicodeDecodeError:
+            return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "invalid_text", "text_uri is not UTF-8 text.")
+    if len(text) > ctx.settings.max_input_chars:
         return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "input_too_long",
-                       f"text has {len(data.text)} characters; the limit is {ctx.settings.max_input_chars}.")
-    if not any(ch.isalnum() for ch in data.text):
+                       f"text has {len(text)} characters; the limit is {ctx.settings.max_input_chars}.")
+    if not any(ch.isalnum() for ch in text):
         return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "invalid_text", "text has nothing to speak.")
-    spec = RenderSpec(text=data.text, voice=data.voice, prompt=data.emotion or "", speed=data.speed,
+    spec = RenderSpec(text=text, voice=data.voice, prompt=data.emotion or "", speed=data.speed,
                       language=data.language, format=data.format)
     identity = hashlib.sha256(f"{incoming.source}|{incoming.id}".encode()).hexdigest()[:20]
     key = ctx.storage.key(f"events/{identity}-{spec.content_hash()[:12]}.{data.format}")
@@ -195,6 +204,8 @@ async def _batch(ctx: AppContext, incoming: Incoming) -> Response:
         return _failed(ctx, incoming, t.BATCH_FAILED, "batch_too_large", str(exc))
     except BatchConflict as exc:
         return _failed(ctx, incoming, t.BATCH_FAILED, "batch_conflict", str(exc))
+    except BatchInvalid as exc:
+        return _failed(ctx, incoming, t.BATCH_FAILED, "invalid_recipients", str(exc))
     if mode == "inline":
         state = await ctx.batches.run_chunk(batch_id, 0)
         status = await ctx.batches.finalize(batch_id)

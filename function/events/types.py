@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from function.audio.encoding import AudioFormat
 from function.service.batches import BATCH_CHUNK_TYPE, BatchSpec, BatchStatus, ItemStatus
@@ -33,12 +33,21 @@ class SynthesisRequested(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(..., min_length=1, description="Text to speak (≤ EMOTIVOICE_MAX_INPUT_CHARS).")
+    text: str | None = Field(None, min_length=1, description="Text to speak (≤ EMOTIVOICE_MAX_INPUT_CHARS).")
+    text_uri: str | None = Field(
+        None, description="Instead of text: an s3://bucket/key (file:// with local storage) UTF-8 text object."
+    )
     voice: str = Field("alloy", description="Voice id, name or OpenAI voice name.")
     emotion: str | None = Field(None, description="Emotion or free-text style prompt.")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     language: Literal["auto", "zh", "en"] = "auto"
     format: AudioFormat = "mp3"
+
+    @model_validator(mode="after")
+    def _one_text(self) -> SynthesisRequested:
+        if (self.text is None) == (self.text_uri is None):
+            raise ValueError("give exactly one of 'text' and 'text_uri'")
+        return self
 
 
 class RequestRef(BaseModel):

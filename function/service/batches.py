@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import string
 from datetime import datetime, timezone
@@ -48,7 +49,11 @@ class Recipient(BaseModel):
 class BatchSpec(BaseModel):
     batch_id: str | None = Field(None, pattern=_ID_PATTERN, description="Idempotency key; derived if absent.")
     template: str = Field(..., min_length=1, max_length=1000, description="e.g. '{name}，新年快乐！'")
-    recipients: list[Recipient] = Field(..., min_length=1)
+    recipients: list[Recipient] = Field(default_factory=list, description="Inline recipients, or use recipients_uri.")
+    recipients_uri: str | None = Field(
+        None, description="Instead of inline recipients: s3://bucket/key of a JSON-lines (or JSON array) file of "
+        "recipients, for batches too large for one event (Kafka's default message limit is 1 MB)."
+    )
     voice: str = "alloy"
     emotion: str = "开心"
     speed: float = Field(1.0, ge=0.25, le=4.0)
@@ -70,6 +75,8 @@ class BatchSpec(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BatchSpec:
+        if bool(self.recipients) == bool(self.recipients_uri):
+            raise ValueError("give exactly one of 'recipients' (non-empty) and 'recipients_uri'")
         ids = [r.id for r in self.recipients]
         if len(ids) != len(set(ids)):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -120,6 +127,10 @@ class BatchTooLarge(ValueError):
     pass
 
 
+class BatchInvalid(ValueError):
+    """The batch cannot be run as asked (its recipients file is missing or malformed): permanent."""
+
+
 class BatchConflict(ValueError):
     """The batch id exists with a different spec: a caller reused an id for other work."""
 
@@ -149,8 +160,27 @@ class BatchService:
         return (len(spec.recipients) + self.chunk_size - 1) // self.chunk_size
 
     # --- lifecycle --------------------------------------------------------------------------------
-    async def create(self, spec: BatchSpec) -> str:
-        """Store the spec (idempotently) and return the batch id."""
+    async def _resolve_recipients(self, spec: BatchSpec) -> BatchSpec:
+        if not spec.recipients_uri:
+            return spec
+        try:
+            raw = (await asyncio.to_thread(self._storage.read_uri, spec.recipients_uri)).decode("utf-8")
+        except ObjectNotFound as exc:
+            raise BatchInvalid(f"recipients file {spec.recipients_uri!r} not found") from exc
+        except UnicodeDecodeError as exc:
+            raise BatchInvalid("the recipients file is not UTF-8") from exc
+        try:
+            stripped = raw.lstrip()
+            rows = json.loads(stripped) if stripped.startswith("[") else [
+                json.loads(line) for line in raw.splitlines() if line.strip()]
+            # The stored spec carries the recipients themselves: the file may change later, the batch must not.
+            return BatchSpec.model_validate({**spec.model_dump(exclude={"recipients_uri"}), "recipients": rows})
+        except ValueError as exc:
+            raise BatchInvalid(f"the recipients file is not valid: {exc}") from exc
+
+    async def create(self, spec: BatchSpec) -> tuple[str, BatchSpec]:
+        """Store the spec (idempotently); return the batch id and the spec as stored (recipients resolved)."""
+        spec = await self._resolve_recipients(spec)
         if len(spec.recipients) > self.max_recipients:
             raise BatchTooLarge(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
         batch_id = spec.batch_id or spec.derived_id()
@@ -162,10 +192,10 @@ class BatchService:
             stored = BatchSpec.model_validate_json(await asyncio.to_thread(self._storage.get, key))
             if stored != spec:
                 raise BatchConflict(f"batch {batch_id!r} already exists with a different request")
-            return batch_id
+            return batch_id, spec
         await asyncio.to_thread(self._storage.put, key, body, "application/json",
                                 {"recipients": str(len(spec.recipients))})
-        return batch_id
+        return batch_id, spec
 
     async def spec(self, batch_id: str) -> BatchSpec:
         data = await asyncio.to_thread(self._storage.get, self._key(batch_id, "spec.json"))
@@ -285,7 +315,7 @@ class BatchService:
         - ``inline``: a single chunk: the caller runs it now (``run_chunk(id, 0)``);
         - ``background``: several chunks and no broker: this process works through them in the background.
         """
-        batch_id = await self.create(spec)
+        batch_id, spec = await self.create(spec)
         chunks = self.chunk_count(spec)
         if chunks == 1:
             return batch_id, "inline"

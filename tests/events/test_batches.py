@@ -213,3 +213,16 @@ def test_batch_chunk_for_unknown_batch_is_dead_lettered(s3_server: RunningServer
     r = send(s3_server, event({"batch_id": "ghost", "chunk": 0}, type_=t.BATCH_CHUNK))
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_batch"
 
+
+
+def test_recipients_from_an_s3_file(s3_server: RunningServer, s3: S3Server) -> None:
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in recipients(12))
+    s3.client().put_object(Bucket=s3.bucket, Key="inputs/recipients.jsonl", Body=lines.encode())
+    ev = event({"template": TEMPLATE, "recipients_uri": f"s3://{s3.bucket}/inputs/recipients.jsonl"},
+               type_=t.BATCH_REQUESTED)
+    rep = reply_of(send(s3_server, ev))
+    assert rep.get_type() == t.BATCH_COMPLETED
+    assert rep.get_data()["batch"]["ok"] == 12  # type: ignore[index]
+    missing = reply_of(send(s3_server, event({"template": TEMPLATE, "recipients_uri": f"s3://{s3.bucket}/nope.jsonl"},
+                                             type_=t.BATCH_REQUESTED)))
+    assert missing.get_type() == t.BATCH_FAILED and missing.get_data()["code"] == "invalid_recipients"  # type: ignore[index]

@@ -161,3 +161,26 @@ def test_readiness_reports_missing_bucket_and_bad_credentials(s3: S3Server, monk
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert r.status_code == 503 and "refused access" in r.json()["error"]
+
+
+def test_text_by_s3_uri_and_missing_input(s3_server: RunningServer, s3: S3Server) -> None:
+    s3.client().put_object(Bucket=s3.bucket, Key="inputs/script.txt", Body="来自对象存储的文本。".encode())
+    rep = reply_of(send(s3_server, event({"text_uri": f"s3://{s3.bucket}/inputs/script.txt", "format": "wav"})))
+    assert rep.get_type() == t.SYNTHESIS_COMPLETED
+    assert decode(httpx.get(rep.get_data()["url"]).content, "wav").duration > 1.0  # type: ignore[index]
+    missing = reply_of(send(s3_server, event({"text_uri": f"s3://{s3.bucket}/inputs/nothing.txt"})))
+    assert missing.get_type() == t.SYNTHESIS_FAILED and missing.get_data()["code"] == "input_not_found"  # type: ignore[index]
+    both = reply_of(send(s3_server, event({"text": "hi", "text_uri": "s3://x/y"})))
+    assert both.get_data()["code"] == "invalid_event_data"  # type: ignore[index]
+
+
+def test_large_output_uploads_in_multipart(s3: S3Server) -> None:
+    text = "这是一段很长的文字，用来生成一个超过五兆字节的音频文件。" * 130  # ~3600 chars, minutes of audio
+    with run_server(**s3_settings(s3, multipart_threshold_bytes=5 * 1024 * 1024)) as srv:
+        rep = reply_of(send(srv, event({"text": text[:4000], "format": "wav"})))
+    data = rep.get_data()
+    assert isinstance(data, dict) and data["bytes"] > 8 * 1024 * 1024  # more than one 8 MiB part
+    head = s3.client().head_object(Bucket=s3.bucket, Key=data["uri"].split("/", 3)[3])
+    assert "-" in head["ETag"]  # a multipart ETag: md5-of-parts "-" part count
+    audio = httpx.get(data["url"]).content
+    assert hashlib.sha256(audio).hexdigest() == data["checksum"]

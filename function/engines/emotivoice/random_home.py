@@ -135,7 +135,7 @@ def synthetic_vocab(size: int, extra_text: str = "") -> list[str]:
     ascii_chars = [chr(c) for c in range(33, 127) if not ("A" <= chr(c) <= "Z")]
     vocab += ascii_chars
     vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
-    vocab += ["the", "and", "hello", "world", "happy", "sad", "angry", "voice", "##ing", "##ed", "##s"]
+    vocab += ["the", "and", "hello", "world", "happy", "sad", "angry", "voice", "##ing", "##ed"]
     han: list[str] = []
     seen = set(vocab)
     for ch in extra_text:

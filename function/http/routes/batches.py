@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from function.http.context import AppContext, get_context
 from function.http.errors import ApiError
 from function.http.schemas import ErrorOut
-from function.service.batches import BatchConflict, BatchSpec, BatchStatus, BatchTooLarge
+from function.service.batches import BatchConflict, BatchInvalid, BatchSpec, BatchStatus, BatchTooLarge
 from function.storage import ObjectNotFound
 
 router = APIRouter(tags=["batches"])
@@ -28,6 +28,8 @@ async def create_batch(body: BatchSpec, ctx: Annotated[AppContext, Depends(get_c
         raise ApiError(413, "batch_too_large", str(exc), "recipients") from None
     except BatchConflict as exc:
         raise ApiError(409, "batch_conflict", str(exc), "batch_id") from None
+    except BatchInvalid as exc:
+        raise ApiError(422, "invalid_recipients", str(exc), "recipients_uri") from None
     if mode == "inline":
         ctx.batches.run_in_background(batch_id)
     status = await ctx.batches.status(batch_id)
