@@ -12,6 +12,7 @@ worker threads may synthesise at once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class _Prepared:
 
 class EmotiVoiceEngine:
     name = "emotivoice"
+    version = "clean-room-1"
 
     def __init__(
         self, loaded: LoadedHome, *, batch_size: int = 4, sample_rate: int = 16000, precision: str = "fp32"
@@ -58,6 +60,7 @@ class EmotiVoiceEngine:
         self.prompts = PromptCache(self._bert_vectors)
         self.hop = loaded.vocoder.config.hop
         self.stats = {"bert_passes": 0}
+        self._stats_lock = threading.Lock()
 
     # --- protocol: voices and styles ------------------------------------------------------------
     def voices(self) -> Sequence[Voice]:
@@ -82,7 +85,8 @@ class EmotiVoiceEngine:
         lengths = torch.tensor([len(e) for e in encoded])
         with torch.inference_mode():
             out = self.loaded.bert(ids, lengths)
-        self.stats["bert_passes"] += 1
+        with self._stats_lock:
+            self.stats["bert_passes"] += 1
         return out
 
     def acoustic(
