@@ -135,3 +135,14 @@ def test_load_settings_cases(tiny_home: Path, tmp_path: Path) -> None:
     with pytest.raises(EngineLoadError, match="EMOTIVOICE_HOME"):
         load(Settings())
     assert load(Settings(home=tiny_home)).name == "emotivoice"
+
+
+def test_checkpoint_with_training_extras_loads(tmp_path: Path, tiny_home: Path) -> None:
+    import argparse
+
+    home = _copy(tiny_home, tmp_path / "extras")
+    blob = torch.load(home / layout.STYLE_CKPT, weights_only=True)
+    blob["optimizer"] = {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 1e-5}]}
+    blob["args"] = argparse.Namespace(lr=1e-5)  # not weights-only-safe
+    torch.save(blob, home / layout.STYLE_CKPT)
+    assert load_home(home).bert.config.hidden_size == 32

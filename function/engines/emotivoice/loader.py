@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,14 @@ def _lines(path: Path) -> list[str]:
 
 
 def _torch_load(path: Path) -> Any:
-    """Memory-mapped, weights-only load; older non-zip files fall back to a plain load."""
+    """Memory-mapped, weights-only load; older non-zip files fall back to a plain load, and a file whose
+    training extras (optimizer/argument objects) weights-only unpickling refuses is loaded in full, with
+    a warning: it is the user's own checkpoint from upstream's recipe."""
     try:
         return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError:
+        log.warning("%s holds non-tensor objects; loading it without the weights-only guard", path.name)
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=False)
     except RuntimeError as exc:
         if "mmap" not in str(exc) and "zip" not in str(exc):
             raise
