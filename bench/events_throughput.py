@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,27 +22,10 @@ import httpx
 from cloudevents.core.bindings.http import to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from server_process import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "亲爱的朋友，新年快乐！祝你在新的一年里身体健康，万事如意。"
-
-
-def start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "function.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env={**os.environ, **env, "EMOTIVOICE_LOG_LEVEL": "WARNING"}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server not ready")
 
 
 def main() -> None:
@@ -74,7 +55,7 @@ def main() -> None:
     else:
         env.update({"EMOTIVOICE_STORAGE": "local", "EMOTIVOICE_STORAGE_DIR": tempfile.mkdtemp(prefix="ev-bench-")})
     url = f"http://127.0.0.1:{args.port}"
-    proc = start(args.port, env)
+    proc = start_server(args.port, env)
     try:
         batch_id = f"bench-{uuid.uuid4().hex[:8]}"
         body = {"batch_id": batch_id, "template": "{name}，" + TEXT, "voice": args.voice, "format": args.format,
@@ -102,8 +83,7 @@ def main() -> None:
             evented.append(time.perf_counter() - t0)
             assert r.status_code == 200 and r.headers["ce-type"].endswith("completed"), r.text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
 
     storage = "s3" if args.s3_endpoint else "local"
     print(f"engine={args.engine} workers={args.workers} storage={storage} format={args.format} cores={os.cpu_count()}")

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+from server_process import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = "你好，欢迎使用情感语音合成服务。"
@@ -31,26 +31,6 @@ LONG = (
     "工作顺利，家庭幸福，万事如意！让我们一起期待更加美好的明天。"
 )
 PCM_RATE = 24_000
-
-
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "emotivoice-fn"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env, "EMOTIVOICE_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server not ready in 300 s")
 
 
 def one_request(url: str, text: str, voice: str, streamed: bool) -> dict[str, float]:
@@ -125,8 +105,7 @@ def main() -> None:
                     samples += [{"chars": len(text), "concurrency": concurrency, "seconds": round(r["latency"], 5)}
                                 for r in results]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
 
     print(f"engine={args.engine} workers={args.workers} requests/case={args.requests} "
           f"machine={platform.machine()} cores={os.cpu_count()}")
