@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     home: Path | None = Field(None, description="EmotiVoice home directory (upstream's layout, see SPEC).")
     snapshot: Path | None = Field(None, description="Snapshot directory built by `emotivoice-fn snapshot`.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 = torch's default.")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="EmotiVoice vocoder arithmetic: fp32 reproduces upstream; bf16 is ~1.4x faster on CPUs with "
+        "AVX512-BF16/AMX at a small parity cost.",
+    )
     # --- concurrency -----------------------------------------------------------------------------
     workers: int = Field(
         2, ge=1, le=64, description="Synthesis worker threads: requests synthesised at the same time."
