@@ -10,6 +10,17 @@ import click
 from function.settings import Settings
 
 
+def load_settings() -> Settings:
+    """Settings from the environment, or a one-line configuration error instead of a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"invalid configuration: {problems}") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """EmotiVoice expressive text-to-speech as a serverless function.
@@ -28,7 +39,7 @@ def serve(host: str | None, port: int | None) -> None:
     from function.http.app import create_app
     from function.logs import configure
 
-    settings = Settings()
+    settings = load_settings()
     configure(settings.log_level, settings.log_format)
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_config=None,
@@ -52,7 +63,7 @@ def say(text: str, voice: str | None, emotion: str, speed: float, language: str,
     fmt = output.suffix.lstrip(".").lower() or "wav"
     if fmt not in FORMATS:
         raise click.BadParameter(f"unsupported extension .{fmt}; use one of {', '.join(FORMATS)}", param_hint="-o")
-    engine, _ = load_engine(Settings())
+    engine, _ = load_engine(load_settings())
     try:
         chosen = engine.resolve_voice(voice) if voice else engine.voices()[0]
         style = engine.resolve_style(emotion)
@@ -78,7 +89,7 @@ def voices(as_json: bool) -> None:
 
     from function.engines.registry import load_engine
 
-    engine, _ = load_engine(Settings())
+    engine, _ = load_engine(load_settings())
     rows = engine.voices()
     if as_json:
         click.echo(json.dumps([{"id": v.id, "name": v.name, "gender": v.gender, "language": v.language,

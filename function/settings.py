@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -94,9 +94,25 @@ class Settings(BaseSettings):
     batch_chunk_size: int = Field(
         50, ge=1, description="Recipients per chunk event when a batch fans out through the broker."
     )
+    # --- auth ------------------------------------------------------------------------------------
+    auth: Literal["none", "jwt"] = Field(
+        "none", description="jwt: /v1/* requires `Authorization: Bearer <JWT>` (the OpenAI SDK's api_key)."
+    )
+    jwt_secret: str | None = Field(None, description="HS256 shared secret (with EMOTIVOICE_AUTH=jwt).")
+    jwt_public_key: str | None = Field(
+        None, description="PEM public key for RS256/ES256 tokens (with EMOTIVOICE_AUTH=jwt); instead of a secret."
+    )
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, when set.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
     # --- logging ---------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object per line.")
+
+    @model_validator(mode="after")
+    def _auth_has_a_key(self) -> Settings:
+        if self.auth == "jwt" and not (self.jwt_secret or self.jwt_public_key):
+            raise ValueError("EMOTIVOICE_AUTH=jwt needs EMOTIVOICE_JWT_SECRET or EMOTIVOICE_JWT_PUBLIC_KEY")
+        return self
 
     def chosen_engine(self) -> Literal["espeak", "emotivoice"]:
         if self.engine != "auto":

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from function.auth import AuthMiddleware, TokenVerifier
 from function.engines.base import Engine
 from function.engines.registry import load_engine
 from function.events import ingress
@@ -111,5 +112,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(ingress.router)
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, json_paths=JSON_PATHS)
+    if settings.auth == "jwt":
+        app.add_middleware(AuthMiddleware, verifier=TokenVerifier(settings))
     app.add_middleware(MetricsMiddleware, metrics=context.metrics, skip=UNMETERED_PATHS)
     return app
