@@ -23,18 +23,22 @@ A = "autoscaling.knative.dev/"
 # largest accepted input (4096 chars) on 2 CPU cores ~60-120 s.
 COLD_START_EAGER_S = 20
 MAX_SYNTHESIS_S = 120
-# Settings announced but not yet in function/settings.py (names fixed by the lead), and Knative's K_SINK.
-FUTURE_ENV = {
-    "EMOTIVOICE_STORAGE", "EMOTIVOICE_STORAGE_DIR", "EMOTIVOICE_S3_ENDPOINT", "EMOTIVOICE_S3_REGION",
-    "EMOTIVOICE_S3_BUCKET", "EMOTIVOICE_S3_PREFIX", "EMOTIVOICE_PRESIGN_EXPIRY_SECONDS", "EMOTIVOICE_AUTH",
-    "EMOTIVOICE_JWT_AUDIENCE", "EMOTIVOICE_BATCH_MAX_RECIPIENTS", "EMOTIVOICE_BATCH_CHUNK_SIZE", "K_SINK",
+# Knative injects K_SINK (Settings reads it through an alias).
+FUTURE_ENV = {"K_SINK"}
+# What the pod's envFrom gets from the Secrets at run time (the documented example Secrets).
+SECRET_ENV = {
+    key: value
+    for doc in yaml.safe_load_all((KNATIVE / "secrets.example.yaml").read_text())
+    if doc
+    for key, value in doc.get("stringData", {}).items()
 }
 
 
 def settings_from(data: dict[str, str], monkeypatch) -> Settings:
-    for key in [k for k in __import__("os").environ if k.startswith("EMOTIVOICE_")]:
+    """Settings as the container would build them: the rendered ConfigMap plus the Secrets' keys."""
+    for key in [k for k in __import__("os").environ if k.startswith(("EMOTIVOICE_", "AWS_"))]:
         monkeypatch.delenv(key)
-    for key, value in data.items():
+    for key, value in {**SECRET_ENV, **data}.items():
         monkeypatch.setenv(key, value)
     return Settings()
 
