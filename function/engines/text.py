@@ -8,7 +8,6 @@ letters English; digits and punctuation join the run they sit in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -92,7 +91,3 @@ def language_runs(sentence: str, default: Language = "en") -> list[Run]:
         return [Run(default, pending)] if pending.strip() else []
     runs.append(Run(current, buf))
     return [r for r in runs if r.text.strip()]
-
-
-def iter_sentences(text: str, max_chars: int = 200) -> Iterator[str]:
-    yield from split_sentences(text, max_chars)

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from function.engines.base import EngineError
+from function.engines.text import has_speakable
 from function.events import types as t
 from function.http.context import AppContext, get_context
 from function.http.errors import error_response
@@ -176,7 +177,7 @@ async def _synthesis(ctx: AppContext, incoming: Incoming) -> Response:
     if len(text) > ctx.settings.max_input_chars:
         return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "input_too_long",
                        f"text has {len(text)} characters; the limit is {ctx.settings.max_input_chars}.")
-    if not any(ch.isalnum() for ch in text):
+    if not has_speakable(text):
         return _failed(ctx, incoming, t.SYNTHESIS_FAILED, "invalid_text", "text has nothing to speak.")
     spec = RenderSpec(text=text, voice=data.voice, prompt=data.emotion or "", speed=data.speed,
                       language=data.language, format=data.format)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from function.audio.encoding import AudioFormat
 from function.engines.base import EngineError
+from function.engines.text import has_speakable
 from function.metrics import Metrics
 from function.service.render import Renderer, RenderSpec
 from function.sink import Publisher, make_event
@@ -243,7 +244,7 @@ class BatchService:
                             speed=spec.speed, language=spec.language, format=spec.format)
         key = self._key(batch_id, f"audio/{recipient.id}-{render.content_hash()[:12]}.{spec.format}")
         try:
-            if not any(ch.isalnum() for ch in text):
+            if not has_speakable(text):
                 raise ValueError("the rendered greeting has nothing to speak")
             result = await self._renderer.render(render, key, {"batch-id": batch_id, "recipient-id": recipient.id},
                                                  queue_wait_seconds=self._item_wait)
@@ -337,10 +338,6 @@ class BatchService:
         task = asyncio.get_running_loop().create_task(runner(), name=f"batch-{batch_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def wait_background(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def cancel_background(self) -> None:
         for task in self._tasks:

@@ -37,13 +37,6 @@ class EngineHost:
         self._thread = threading.Thread(target=self._load, name="engine-load", daemon=True)
         self._thread.start()
 
-    def load_now(self) -> Engine:
-        """Load in the calling thread (CLI use); raises the load error."""
-        self._load()
-        if self._engine is None:
-            raise RuntimeError(self._error or "engine failed to load")
-        return self._engine
-
     def _load(self) -> None:
         try:
             engine, seconds = self._loader()

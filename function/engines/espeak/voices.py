@@ -44,5 +44,3 @@ VOICES: tuple[EspeakVoice, ...] = (
     _v("en-gb-f3", "Alice", "female", "en", "en", "f3", "British English, female", ("sage",)),
     _v("en-gb-m2", "Arthur", "male", "en", "en-gb-x-rp", "m2", "British English (RP), male", ("fable", "ballad")),
 )
-
-DEFAULT_VOICE_ID = "zh-f2"
