@@ -79,8 +79,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "service_times.json")
     args = parser.parse_args()
 
+    # A deep queue and a long queue timeout: this measures latency under concurrency, not admission control.
     env = {"EMOTIVOICE_ENGINE": args.engine, "EMOTIVOICE_WORKERS": str(args.workers),
-           "EMOTIVOICE_QUEUE_SIZE": "16"}
+           "EMOTIVOICE_QUEUE_SIZE": "16", "EMOTIVOICE_QUEUE_TIMEOUT_SECONDS": "900"}
     if args.home:
         env["EMOTIVOICE_HOME"] = args.home
     if args.snapshot:
