@@ -104,6 +104,55 @@ def voices(as_json: bool) -> None:
 from function.planner.cli import plan  # noqa: E402  (issue 7: capacity planner)
 main.add_command(plan)
 
+@main.command("snapshot")
+@click.option("--home", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="EmotiVoice home to compile (default: EMOTIVOICE_HOME).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Snapshot directory to write (default: EMOTIVOICE_SNAPSHOT).")
+@click.option("--tolerance", type=float, default=None,
+              help="Largest allowed |snapshot - eager| on the waveform over the parity sentences (default 1e-3).")
+@click.option("--executor", type=click.Choice(["legacy", "profiling"]), default="legacy", show_default=True,
+              help="TorchScript executor the snapshot runs with (legacy: no profiling runs, fastest first call).")
+@click.option("--no-freeze", is_flag=True, help="Skip torch.jit.freeze.")
+@click.option("--optimize", is_flag=True, help="Also apply torch.jit.optimize_for_inference (slower here: off).")
+@click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
+@click.option("--verify", "verify_only", is_flag=True,
+              help="Do not build: check the snapshot at --out (versions, sizes, sha256, loads and speaks).")
+def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, executor: str, no_freeze: bool,
+                 optimize: bool, force: bool, verify_only: bool) -> None:
+    """Compile an EmotiVoice home into a snapshot directory (TorchScript + fast frontend data) for fast
+    cold starts; serve it with EMOTIVOICE_SNAPSHOT=DIR."""
+    import json
+
+    settings = Settings()
+    out = out or settings.snapshot
+    if out is None:
+        raise click.UsageError("give --out DIR (or set EMOTIVOICE_SNAPSHOT)")
+    if verify_only:
+        from snapshot.build import verify_snapshot
+
+        try:
+            manifest = verify_snapshot(out)
+        except Exception as exc:  # noqa: BLE001 - report, exit 1
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"{out}: snapshot format {manifest['format_version']}, torch {manifest['torch_version']}, "
+                   f"engine {manifest['engine_version']}: OK")
+        return
+    home = home or settings.home
+    if home is None:
+        raise click.UsageError("give --home DIR (or set EMOTIVOICE_HOME)")
+    from snapshot.build import DEFAULT_TOLERANCE, BuildError, build_snapshot
+
+    try:
+        manifest = build_snapshot(home, out, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                                  executor=executor, freeze=not no_freeze, optimize=optimize, force=force)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    size = sum(f["bytes"] for f in manifest["files"].values())
+    click.echo(f"snapshot written to {out} ({size / 1e6:.1f} MB) in {manifest['build_seconds']} s; parity "
+               f"{json.dumps(manifest['parity'])}")
+
+
 @main.command("event-schemas")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write one <type>.schema.json per event type here instead of printing them.")

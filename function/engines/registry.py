@@ -23,6 +23,11 @@ def load_engine(settings: Settings) -> tuple[Engine, float]:
         from function.engines.espeak.engine import EspeakEngine
 
         engine = EspeakEngine()
+    elif settings.snapshot is not None:
+        # A snapshot (EMOTIVOICE_SNAPSHOT) wins over EMOTIVOICE_HOME: compiled modules, fast cold start.
+        from function.engines.emotivoice.snapshot_runtime import load_snapshot
+
+        engine = load_snapshot(settings)
     else:
         from function.engines.emotivoice import load as load_emotivoice
 

@@ -1,0 +1,94 @@
+"""The snapshot directory: file names, the manifest, and the checks the runtime makes before loading.
+
+A snapshot is only valid for the exact torch it was compiled with (TorchScript archives and the
+profiling/optimisation passes are version-specific), the engine code version whose arithmetic it was
+verified against, and this format version. Anything else is refused with a message naming both sides.
+This module imports neither torch nor the engine, so it is cheap to import and usable anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ACOUSTIC = "acoustic.ts"
+BERT = "bert.ts"
+VOCODER = "vocoder.ts"
+FRONTEND = "frontend.pkl"
+PROMPTS = "prompts.pkl"
+ARCHIVES = (ACOUSTIC, BERT, VOCODER)
+FILES = (*ARCHIVES, FRONTEND, PROMPTS)
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be used: missing, damaged, or built for another version."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SnapshotError(f"snapshot directory {directory} does not exist")
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise SnapshotError(f"{directory} is not a snapshot: {MANIFEST} is missing (build one with `emotivoice-fn snapshot`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SnapshotError(f"snapshot manifest {path} is unreadable: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise SnapshotError(f"snapshot manifest {path} is not a JSON object")
+    return manifest
+
+
+def check_compatible(manifest: dict[str, Any], *, torch_version: str, engine_version: str) -> None:
+    """Refuse a snapshot from another format, torch or engine version, naming both versions."""
+    built = manifest.get("format_version")
+    if built != FORMAT_VERSION:
+        raise SnapshotError(
+            f"snapshot format version {built} does not match this runtime's format version {FORMAT_VERSION}: "
+            "rebuild the snapshot with `emotivoice-fn snapshot`"
+        )
+    built_torch = manifest.get("torch_version")
+    if built_torch != torch_version:
+        raise SnapshotError(
+            f"snapshot was built with torch {built_torch} but this runtime has torch {torch_version}: "
+            "rebuild the snapshot with the runtime's torch"
+        )
+    built_engine = manifest.get("engine_version")
+    if built_engine != engine_version:
+        raise SnapshotError(
+            f"snapshot was built for engine version {built_engine} but this runtime's engine is {engine_version}: "
+            "rebuild the snapshot"
+        )
+
+
+def check_files(directory: Path, manifest: dict[str, Any], *, hashes: bool = False) -> None:
+    """Every file the manifest lists is present with its recorded size (a cheap truncation check on the
+    start-up path); with ``hashes`` also its sha256 (slow: used at build time and by ``--verify``)."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(name in files for name in FILES):
+        raise SnapshotError(f"snapshot manifest in {directory} lacks the file list")
+    for name in FILES:
+        path = Path(directory) / name
+        expected = files[name]
+        if not path.is_file():
+            raise SnapshotError(f"snapshot file {path} is missing")
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            raise SnapshotError(
+                f"snapshot file {path} is truncated or damaged: {size} bytes, manifest says {expected.get('bytes')}"
+            )
+        if hashes and sha256_file(path) != expected.get("sha256"):
+            raise SnapshotError(f"snapshot file {path} is damaged: sha256 differs from the manifest")
