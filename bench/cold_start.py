@@ -5,10 +5,18 @@ for the espeak default, the eager EmotiVoice path (an EMOTIVOICE_HOME) and a sna
 Prints median/min/max per variant, the eager/snapshot ratio measured in the same run, each variant's
 on-disk size, and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
 server's own emotivoice_engine_load_seconds metric). Writes bench/results/cold_start.json (the capacity
-planner's input). Page cache is warm after the first run of each variant; run 1 is discarded.
+planner's input). Page cache is warm after the first run of each variant; run 1 is discarded. Variants
+are interleaved run by run (eager, snapshot, espeak, eager, ...) so load from other users of a shared
+machine hits them alike.
+
+``--variant NAME=DIR`` adds more snapshot directories (e.g. one built with ``--executor profiling``);
+``--breakdown N`` also times the snapshot path's stages in-process (N fresh processes, medians): server
+imports, ``import torch``, archive reads, engine import, unpickling, frontend seeding, warm-up, and the
+first request's synthesis.
 
     .venv/bin/python -m function.engines.emotivoice.random_home --size full --data-dir ../shared/emotivoice /tmp/ev-home
-    .venv/bin/python bench/cold_start.py --home /tmp/ev-home [--snapshot /tmp/ev-snap] --runs 5
+    .venv/bin/emotivoice-fn snapshot --home /tmp/ev-home --out /tmp/ev-snap
+    .venv/bin/python bench/cold_start.py --home /tmp/ev-home --snapshot /tmp/ev-snap --runs 5 --breakdown 5
 """
 
 from __future__ import annotations
@@ -74,11 +82,47 @@ def one_start(env: dict[str, str], port: int, timeout: float) -> dict[str, float
     return marks
 
 
+BREAKDOWN_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import function.http.app  # what `emotivoice-fn serve` imports before the engine starts loading
+t1 = time.perf_counter()
+import torch
+t2 = time.perf_counter()
+from function.engines.emotivoice.snapshot_runtime import open_snapshot
+from function.engines.base import SynthesisRequest
+engine = open_snapshot(sys.argv[1])
+t3 = time.perf_counter()
+engine.warm_up()
+t4 = time.perf_counter()
+list(engine.synthesize(SynthesisRequest(text=sys.argv[2], voice="alloy")))
+t5 = time.perf_counter()
+print(json.dumps({"server imports": t1 - t0, "import torch": t2 - t1, "open snapshot": t3 - t2,
+                  **{"  " + k: v for k, v in engine.load_stages.items()},
+                  "warm-up": t4 - t3, "first request synthesis": t5 - t4, "total": t5 - t0}))
+"""
+
+
+def breakdown(snapshot: Path, runs: int) -> dict[str, float]:
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", BREAKDOWN_SCRIPT, str(snapshot), TEXT], cwd=ROOT,
+                             capture_output=True, text=True, env={**os.environ, "EMOTIVOICE_LOG_LEVEL": "WARNING"})
+        if out.returncode:
+            raise RuntimeError(out.stderr[-2000:])
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {k: round(statistics.median(s[k] for s in samples), 3) for k in samples[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, help="EmotiVoice home for the eager variant")
     parser.add_argument("--snapshot", type=Path, help="snapshot directory for the snapshot variant")
     parser.add_argument("--runs", type=int, default=5, help="measured runs per variant (after one warm-up run)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=DIR",
+                        help="another snapshot directory to measure (repeatable)")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="N",
+                        help="also time the snapshot path's stages in N fresh processes (medians)")
     parser.add_argument("--port", type=int, default=18110)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cold_start.json")
@@ -94,12 +138,15 @@ def main() -> None:
     if args.snapshot:
         variants["snapshot"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": str(args.snapshot)},
                                 dir_size(args.snapshot))
-    results: dict[str, list[dict[str, float]]] = {}
+    for item in args.variant:
+        name, _, directory = item.partition("=")
+        variants[name] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": directory}, dir_size(Path(directory)))
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for name, (env, _) in variants.items():
         print(f"{name}: warm-up run", file=sys.stderr)
         one_start(env, args.port, args.timeout)
-        results[name] = []
-        for i in range(args.runs):
+    for i in range(args.runs):  # interleaved: every variant once per round
+        for name, (env, _) in variants.items():
             marks = one_start(env, args.port, args.timeout)
             print(f"{name}: run {i + 1}/{args.runs}: first audio {marks['first_audio']:.3f} s", file=sys.stderr)
             results[name].append(marks)
@@ -112,20 +159,39 @@ def main() -> None:
         print(f"{name:<10}{statistics.median(fa):>16.3f}{min(fa):>8.3f}{max(fa):>8.3f}"
               f"{statistics.median(r['live'] for r in runs):>10.3f}{statistics.median(r['ready'] for r in runs):>11.3f}"
               f"{statistics.median(r['engine_load'] for r in runs):>13.3f}{variants[name][1] / 1e6:>12.1f}")
+    ratio = None
     if "eager" in results and "snapshot" in results:
         ratio = statistics.median(r["first_audio"] for r in results["eager"]) / statistics.median(
             r["first_audio"] for r in results["snapshot"])
         print(f"eager / snapshot (first audio, medians): {ratio:.2f}x")
+    stages = None
+    if args.breakdown and args.snapshot:
+        stages = breakdown(args.snapshot, args.breakdown)
+        print(f"snapshot path, in-process stage medians over {args.breakdown} fresh processes (s):")
+        for key, value in stages.items():
+            print(f"  {key:<32}{value:>8.3f}")
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
-    merged = {**existing.get("variants", {}),
-              **{name: {"samples_s": [round(r["first_audio"], 4) for r in runs]} for name, runs in results.items()}}
+
+    def summary(name: str, runs: list[dict[str, float]]) -> dict:
+        fa = [r["first_audio"] for r in runs]
+        return {"samples_s": [round(x, 4) for x in fa], "first_audio_median_s": round(statistics.median(fa), 3),
+                "first_audio_min_s": round(min(fa), 3), "first_audio_max_s": round(max(fa), 3),
+                "live_median_s": round(statistics.median(r["live"] for r in runs), 3),
+                "ready_median_s": round(statistics.median(r["ready"] for r in runs), 3),
+                "engine_load_median_s": round(statistics.median(r["engine_load"] for r in runs), 3),
+                "on_disk_bytes": variants[name][1]}
+
+    merged = {**existing.get("variants", {}), **{name: summary(name, runs) for name, runs in results.items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "variants": merged,
-    }, indent=1) + "\n")
+        **({"eager_over_snapshot": round(ratio, 2)} if ratio else {}),
+        **({"snapshot_stages_s": stages} if stages else {}),
+        **{k: v for k, v in existing.items() if k in ("executor_decision", "notes")},
+    }, indent=1, ensure_ascii=False) + "\n")
     print(f"written to {args.out}")
 
 

@@ -87,6 +87,17 @@ def compile_modules(loaded: Any, *, freeze: bool, optimize: bool) -> dict[str, A
     return modules
 
 
+def _shared_phrases() -> dict[str, list[list[str]]]:
+    """pypinyin-dict's CC-CEDICT phrase table with identical syllable lists shared, so unpickling it
+    builds ~1.6 k inner lists instead of ~200 k (0.13 s instead of importing the 0.27 s module; pypinyin
+    deep-copies phrase values before use, so sharing is safe)."""
+    from pypinyin_dict.phrase_pinyin_data import cc_cedict
+
+    canonical: dict[tuple[str, ...], list[str]] = {}
+    return {phrase: [canonical.setdefault(tuple(s), list(s)) for s in syllables]
+            for phrase, syllables in cc_cedict.phrases_dict.items()}
+
+
 def _frontend_tables(loaded: Any) -> dict[str, Any]:
     import jieba
 
@@ -104,6 +115,8 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
         "bert_vocab": dict(loaded.tokenizer.vocab),
         "bert_lower_case": bool(loaded.tokenizer.lower_case),
         "jieba_version": getattr(jieba, "__version__", None),
+        "pypinyin_dict_version": _versions()["pypinyin-dict"],
+        "cc_cedict": _shared_phrases(),
         "jieba": (dict(chinese._tokenizer.FREQ), chinese._tokenizer.total),
         "cmudict": dict(cmu_dictionary()),
     }

@@ -52,8 +52,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def check_compatible(manifest: dict[str, Any], *, torch_version: str, engine_version: str) -> None:
-    """Refuse a snapshot from another format, torch or engine version, naming both versions."""
+def check_compatible(manifest: dict[str, Any], *, torch_version: str, engine_version: str | None) -> None:
+    """Refuse a snapshot from another format, torch or engine version, naming both versions
+    (``engine_version=None``: that check is left for later)."""
     built = manifest.get("format_version")
     if built != FORMAT_VERSION:
         raise SnapshotError(
@@ -67,7 +68,7 @@ def check_compatible(manifest: dict[str, Any], *, torch_version: str, engine_ver
             "rebuild the snapshot with the runtime's torch"
         )
     built_engine = manifest.get("engine_version")
-    if built_engine != engine_version:
+    if engine_version is not None and built_engine != engine_version:
         raise SnapshotError(
             f"snapshot was built for engine version {built_engine} but this runtime's engine is {engine_version}: "
             "rebuild the snapshot"

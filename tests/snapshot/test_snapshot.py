@@ -132,11 +132,12 @@ def test_verify_detects_flipped_bytes(snapshot_copy: Path) -> None:
 
 
 def test_registry_routes_snapshot_before_home(tiny_snapshot) -> None:
-    from function.engines.emotivoice.snapshot_runtime import SnapshotEngine
     from function.engines.registry import load_engine
     from function.settings import Settings
 
     engine, seconds = load_engine(Settings(engine="emotivoice", snapshot=tiny_snapshot[0], home=Path("/nonexistent")))
+    from snapshot.engine import SnapshotEngine
+
     assert isinstance(engine, SnapshotEngine) and seconds > 0
     chunks = list(engine.synthesize(SynthesisRequest(text="你好，世界。", voice="alloy", prompt="开心")))
     assert chunks and all(len(c.pcm) for c in chunks)
@@ -208,19 +209,19 @@ def test_version_mismatch_keeps_server_not_ready(snapshot_copy: Path) -> None:
 def test_readiness_gating_no_answer_before_warm_up_none_dropped(tiny_snapshot, monkeypatch) -> None:
     """Warm-up is held on a gate: readiness stays 503 and a request sent meanwhile is not answered; once
     the warm-up finishes, readiness turns 200 and that same request succeeds with audio."""
-    from function.engines.emotivoice import snapshot_runtime
+    from snapshot import engine as snapshot_engine
     from tests.conftest import run_server
 
     gate = threading.Event()
     warm_started = threading.Event()
-    original = snapshot_runtime.SnapshotEngine.warm_up
+    original = snapshot_engine.SnapshotEngine.warm_up
 
     def gated_warm_up(self) -> None:
         warm_started.set()
         assert gate.wait(30)
         original(self)
 
-    monkeypatch.setattr(snapshot_runtime.SnapshotEngine, "warm_up", gated_warm_up)
+    monkeypatch.setattr(snapshot_engine.SnapshotEngine, "warm_up", gated_warm_up)
     with run_server(engine="emotivoice", snapshot=tiny_snapshot[0], wait_ready=False) as srv:
         assert warm_started.wait(30)
         assert httpx.get(f"{srv.url}/health/readiness", timeout=2).status_code == 503

@@ -15,27 +15,23 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from function.engines.base import EngineLoadError, SynthesisRequest
-from function.engines.emotivoice.engine import NEUTRAL_PROMPT, EmotiVoiceEngine
-from function.engines.emotivoice.loader import LoadedHome
-from function.engines.emotivoice.tokenizer import WordPieceTokenizer
+from function.engines.base import EngineLoadError
 from snapshot import format as fmt
 
 if TYPE_CHECKING:
     from function.settings import Settings
+    from snapshot.engine import SnapshotEngine
+
+# Only torch is imported up front: the engine package (jieba, pypinyin, cn2an) is imported while the
+# archives are being read in the background (see open_snapshot).
 
 log = logging.getLogger(__name__)
-
-# One short mixed sentence: every compiled module and both frontend paths run once (the frontend tables
-# are already seeded), while the vocoder has only a few dozen frames to render.
-WARM_UP_TEXTS = ("你好hi。",)
 
 
 def configure_executor(mode: str) -> None:
@@ -53,63 +49,6 @@ def configure_executor(mode: str) -> None:
         raise EngineLoadError(f"snapshot names an unknown TorchScript executor mode {mode!r}")
 
 
-class _AcousticAdapter:
-    """Calls the scripted acoustic model with the eager signature (speed as a float or (B,) tensor)."""
-
-    def __init__(self, module: torch.jit.ScriptModule, config: SimpleNamespace) -> None:
-        self.module = module
-        self.config = config
-
-    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor, speakers: torch.Tensor, style: torch.Tensor,
-                 content: torch.Tensor, speed: torch.Tensor | float = 1.0) -> list[torch.Tensor]:
-        if not isinstance(speed, torch.Tensor) or speed.dim() == 0:
-            speed = torch.full((ids.shape[0],), float(speed), dtype=torch.float32)
-        return self.module(ids, lengths, speakers, style, content, speed.to(torch.float32))
-
-
-class _ModuleAdapter:
-    def __init__(self, module: torch.jit.ScriptModule, config: SimpleNamespace) -> None:
-        self.module = module
-        self.config = config
-
-    def __call__(self, *args: Any) -> Any:
-        return self.module(*args)
-
-    def to(self, *_: Any, **__: Any) -> _ModuleAdapter:
-        raise EngineLoadError("a snapshot is compiled in fp32; bf16 is only available on the eager path")
-
-
-class SnapshotEngine(EmotiVoiceEngine):
-    """The EmotiVoice engine over compiled modules, with pre-computed prompt vectors."""
-
-    def __init__(self, loaded: LoadedHome, *, prompt_vectors: dict[str, torch.Tensor], manifest: dict[str, Any],
-                 directory: Path) -> None:
-        super().__init__(loaded)
-        self.manifest = manifest
-        self.directory = directory
-        self.snapshot_version = manifest.get("format_version")
-        self._precomputed = prompt_vectors
-        self.prompts._compute = self._prompt_vectors  # consult the pre-computed table before running BERT
-
-    def _prompt_vectors(self, texts: Sequence[str]) -> torch.Tensor:
-        missing = [t for t in texts if t not in self._precomputed]
-        computed = dict(zip(missing, self._bert_vectors(missing))) if missing else {}
-        return torch.stack([self._precomputed[t] if t in self._precomputed else computed[t] for t in texts])
-
-    def warm_up(self) -> None:
-        """Frontend tables are already seeded; fill the prompt cache (no BERT pass) and synthesise the
-        warm-up sentences so every compiled module and frontend path has run once."""
-        started = time.perf_counter()
-        self.frontend.warm()
-        vocabulary = list(dict.fromkeys([NEUTRAL_PROMPT, *self._precomputed]))
-        self.prompts.get_many(vocabulary[: self.prompts._capacity])
-        default = self.table.voices[0].id
-        for text in WARM_UP_TEXTS:
-            for _ in self.synthesize(SynthesisRequest(text=text, voice=default)):
-                pass
-        log.info("snapshot warm-up done", extra={"warm_up_seconds": round(time.perf_counter() - started, 3)})
-
-
 def _seed_frontend(data: dict[str, Any]) -> None:
     """Hand the pre-built jieba prefix dictionary and CMUdict to the frontend modules, so their
     ``initialise``/``cmu_dictionary`` find them loaded. Falls back to the normal (slow) loading when the
@@ -122,9 +61,16 @@ def _seed_frontend(data: dict[str, Any]) -> None:
         if not chinese._initialised:
             if data.get("jieba_version") == getattr(jieba, "__version__", None) and data.get("jieba"):
                 jieba.setLogLevel(logging.WARNING)
-                from pypinyin_dict.phrase_pinyin_data import cc_cedict
+                from importlib.metadata import version
 
-                cc_cedict.load()
+                if data.get("cc_cedict") and data.get("pypinyin_dict_version") == version("pypinyin-dict"):
+                    from pypinyin import load_phrases_dict
+
+                    load_phrases_dict(data["cc_cedict"])  # what cc_cedict.load() does, minus its import
+                else:
+                    from pypinyin_dict.phrase_pinyin_data import cc_cedict
+
+                    cc_cedict.load()
                 tokenizer = jieba.Tokenizer()
                 tokenizer.FREQ, tokenizer.total = data["jieba"]
                 tokenizer.initialized = True
@@ -157,18 +103,28 @@ def _load_archive(path: Path) -> torch.jit.ScriptModule:
 
 
 def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEngine:
-    """Check and load a snapshot directory; every problem is an :class:`EngineLoadError` with a message."""
+    """Check and load a snapshot directory; every problem is an :class:`EngineLoadError` with a message.
+
+    Order matters for the cold start: the cheap checks (manifest, format and torch versions, file sizes)
+    run first; then the three archives are read in background threads (torch deserialises largely
+    without the GIL) while this thread imports the engine package, checks the engine version, unpickles
+    the frontend tables and prompt vectors and seeds jieba/pypinyin/CMUdict.
+    """
     directory = Path(directory).expanduser()
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def mark(stage: str) -> None:
+        stages[stage] = round(time.perf_counter() - started, 3)
+
     try:
         manifest = fmt.read_manifest(directory)
-        fmt.check_compatible(manifest, torch_version=torch.__version__, engine_version=EmotiVoiceEngine.version)
+        fmt.check_compatible(manifest, torch_version=torch.__version__, engine_version=None)
         fmt.check_files(directory, manifest, hashes=check_hashes)
     except fmt.SnapshotError as exc:
         raise EngineLoadError(str(exc)) from exc
     configure_executor(str(manifest.get("executor", "legacy")))
 
-    # The three archives are read in threads (torch deserialises without the GIL for the tensor data)
-    # while this thread unpickles the frontend tables.
     archives: dict[str, Any] = {}
 
     def read(name: str) -> None:
@@ -176,13 +132,32 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
             archives[name] = _load_archive(directory / name)
         except EngineLoadError as exc:
             archives[name] = exc
+        mark(f"read {name}")
 
     threads = [threading.Thread(target=read, args=(name,), name=f"snapshot-{name}") for name in fmt.ARCHIVES]
     for thread in threads:
         thread.start()
     try:
+        from function.engines.emotivoice.engine import EmotiVoiceEngine
+        from function.engines.emotivoice.loader import LoadedHome
+        from function.engines.emotivoice.tokenizer import WordPieceTokenizer
+
+        mark("import engine")
+        try:
+            fmt.check_compatible(manifest, torch_version=torch.__version__, engine_version=EmotiVoiceEngine.version)
+        except fmt.SnapshotError as exc:
+            raise EngineLoadError(str(exc)) from exc
         frontend = _load_pickle(directory / fmt.FRONTEND)
         prompts = _load_pickle(directory / fmt.PROMPTS)
+        mark("unpickle tables")
+        try:
+            _seed_frontend(frontend)
+            tokenizer = WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
+        from snapshot.engine import SnapshotEngine, _AcousticAdapter, _ModuleAdapter
+
+        mark("seed frontend")
     finally:
         for thread in threads:
             thread.join()
@@ -190,8 +165,6 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         if isinstance(archives[name], Exception):
             raise archives[name]
     try:
-        _seed_frontend(frontend)
-        tokenizer = WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"])
         dims = manifest["dims"]
         loaded = LoadedHome(
             home=directory,
@@ -209,7 +182,10 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         table = {text: vectors[i] for i, text in enumerate(prompts["texts"])}
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
-    return SnapshotEngine(loaded, prompt_vectors=table, manifest=manifest, directory=directory)
+    mark("done")
+    engine = SnapshotEngine(loaded, prompt_vectors=table, manifest=manifest, directory=directory)
+    engine.load_stages = stages
+    return engine
 
 
 def load_snapshot(settings: Settings) -> SnapshotEngine:
@@ -225,5 +201,6 @@ def load_snapshot(settings: Settings) -> SnapshotEngine:
     started = time.perf_counter()
     engine = open_snapshot(settings.snapshot)
     log.info("snapshot loaded", extra={"snapshot": str(settings.snapshot),
-                                        "read_seconds": round(time.perf_counter() - started, 3)})
+                                        "read_seconds": round(time.perf_counter() - started, 3),
+                                        "stages_seconds": engine.load_stages})
     return engine
