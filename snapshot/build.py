@@ -110,7 +110,7 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
         "token_ids": dict(loaded.token_ids),
         "speakers": list(loaded.speakers),
         "speaker_table": dict(loaded.speaker_table),
-        "lexicon": dict(loaded.lexicon),
+        "lexicon": fmt.pack_phones(loaded.lexicon),
         "prompt_vocabulary": list(loaded.prompt_vocabulary),
         "bert_vocab": dict(loaded.tokenizer.vocab),
         "bert_lower_case": bool(loaded.tokenizer.lower_case),
@@ -118,7 +118,7 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
         "pypinyin_dict_version": _versions()["pypinyin-dict"],
         "cc_cedict": _shared_phrases(),
         "jieba": (dict(chinese._tokenizer.FREQ), chinese._tokenizer.total),
-        "cmudict": dict(cmu_dictionary()),
+        "cmudict": fmt.pack_phones(cmu_dictionary()),
     }
 
 

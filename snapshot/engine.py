@@ -21,9 +21,11 @@ from function.engines.emotivoice.loader import LoadedHome
 
 log = logging.getLogger(__name__)
 
-# One short mixed sentence: every compiled module and both frontend paths run once (the frontend tables
-# are already seeded), while the vocoder has only a few dozen frames to render.
-WARM_UP_TEXTS = ("你好hi。",)
+# The modules already ran once on dummy input while loading (snapshot_runtime._first_call); the warm-up
+# synthesis that gates readiness is one very short sentence (the vocoder's cost is proportional to the
+# audio), and the English frontend path is exercised without synthesis.
+WARM_UP_TEXTS = ("嗨。",)
+WARM_UP_FRONTEND_ONLY = ("Hi there, Zorblax.",)  # lexicon, CMUdict and the letter-to-sound fallback
 # The profiling executor optimises a graph only after profiling runs: warm it over a spread of lengths.
 PROFILING_WARM_UP_TEXTS = ("你好hi。", "今天天气真好，我们去公园散步吧。", "Hello, good morning to you all.")
 
@@ -80,6 +82,8 @@ class SnapshotEngine(EmotiVoiceEngine):
         vocabulary = list(dict.fromkeys([NEUTRAL_PROMPT, *self._precomputed]))
         self.prompts.get_many(vocabulary[: self.prompts._capacity])
         default = self.table.voices[0].id
+        for text in WARM_UP_FRONTEND_ONLY:
+            self.frontend(text)
         texts = PROFILING_WARM_UP_TEXTS if self.manifest.get("executor") == "profiling" else WARM_UP_TEXTS
         for text in texts:
             for _ in self.synthesize(SynthesisRequest(text=text, voice=default)):

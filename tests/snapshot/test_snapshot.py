@@ -246,3 +246,25 @@ def test_readiness_gating_no_answer_before_warm_up_none_dropped(tiny_snapshot, m
         assert response.content[:4] == b"RIFF" and len(response.content) > 1000
         assert result["answered_at"] >= released_at
         assert httpx.get(f"{srv.url}/health/readiness", timeout=2).status_code == 200
+
+
+def test_snapshot_frontend_matches_eager_on_goldens(tiny_snapshot, tiny_home, shared_dir) -> None:
+    """The seeded jieba/pypinyin/CMUdict tables and the packed lexicon give the eager frontend's tokens."""
+    from function.engines.emotivoice.frontend import text_to_tokens
+    from function.engines.emotivoice.loader import load_home
+
+    snap = _engine(tiny_snapshot[0])
+    eager_lexicon = load_home(tiny_home).lexicon
+    rows = [line.split("\t")[0] for line in (shared_dir / "frontend_golden.tsv").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    for text in [*rows, "Hello world, the quick brown fox.", "Zorblax said 你好。"]:
+        assert snap.frontend.tokens(text) == text_to_tokens(text, eager_lexicon), text
+
+
+def test_phone_table_round_trip() -> None:
+    table = {"hello": ("HH", "AH0", "L", "OW1"), "a": ("AH0",), "empty": ()}
+    packed = fmt.PhoneTable(fmt.pack_phones(table))
+    assert dict(packed.items()) == table and len(packed) == 3
+    assert packed.get("hello") == table["hello"] and packed.get("nope") is None and "a" in packed
+    with pytest.raises(ValueError):
+        fmt.pack_phones({"a b\n": ("X",)})

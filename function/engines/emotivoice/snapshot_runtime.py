@@ -82,7 +82,23 @@ def _seed_frontend(data: dict[str, Any]) -> None:
     if data.get("cmudict") is not None:
         with english._cmu_lock:
             if english._cmu is None:
-                english._cmu = data["cmudict"]
+                english._cmu = fmt.PhoneTable(data["cmudict"])  # type: ignore[assignment]
+
+
+def _first_call(name: str, module: torch.jit.ScriptModule, dims: dict[str, Any]) -> None:
+    """Run a freshly read module once on a small dummy input, in its loading thread: the TorchScript
+    executor's one-time graph optimisation and oneDNN's kernel set-up happen here, without the GIL,
+    while the main thread is still importing and unpickling. The real warm-up synthesis that gates
+    readiness then finds every module already initialised."""
+    with torch.inference_mode():
+        if name == fmt.VOCODER:
+            module(torch.zeros(1, int(dims["vocoder"]["n_mels"]), 8))
+        elif name == fmt.BERT:
+            module(torch.zeros(1, 4, dtype=torch.long), torch.tensor([4]))
+        elif name == fmt.ACOUSTIC:
+            a = dims["acoustic"]
+            module(torch.ones(1, 6, dtype=torch.long), torch.tensor([6]), torch.zeros(1, dtype=torch.long),
+                   torch.zeros(1, int(a["style_dim"])), torch.zeros(1, int(a["style_dim"])), torch.ones(1))
 
 
 def _load_pickle(path: Path) -> Any:
@@ -127,12 +143,20 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
 
     archives: dict[str, Any] = {}
 
+    dims = manifest.get("dims") if isinstance(manifest.get("dims"), dict) else {}
+
     def read(name: str) -> None:
         try:
             archives[name] = _load_archive(directory / name)
         except EngineLoadError as exc:
             archives[name] = exc
+            return
         mark(f"read {name}")
+        try:
+            _first_call(name, archives[name], dims)
+        except Exception as exc:  # noqa: BLE001 - a module that cannot run is a broken snapshot
+            archives[name] = EngineLoadError(f"snapshot archive {directory / name} does not run: {type(exc).__name__}: {exc}")
+        mark(f"first call {name}")
 
     threads = [threading.Thread(target=read, args=(name,), name=f"snapshot-{name}") for name in fmt.ARCHIVES]
     for thread in threads:
@@ -174,7 +198,7 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
             tokenizer=tokenizer,
             token_ids=frontend["token_ids"],
             speakers=frontend["speakers"],
-            lexicon=frontend["lexicon"],
+            lexicon=fmt.PhoneTable(frontend["lexicon"]),
             prompt_vocabulary=frontend["prompt_vocabulary"],
             speaker_table=frontend["speaker_table"],
         )
