@@ -220,6 +220,7 @@ def build_snapshot(
             raise BuildError(str(exc)) from exc
         eager = EmotiVoiceEngine(loaded)
         hashes = _checkpoint_hashes(home, bar)
+        bar.set_postfix_str("")
         done("load home")
 
         step("compile")
