@@ -54,18 +54,21 @@ class ServiceTimesFile(BaseModel):
 
 
 class ColdStartVariant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The benchmark may add summary fields (medians, sizes, stage breakdowns): only samples_s is needed.
+    model_config = ConfigDict(extra="ignore")
     samples_s: list[float] = Field(min_length=1)
 
 
 class ColdStartFile(BaseModel):
     """``bench/results/cold_start.json``: process start -> first successful synthesis."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
     machine: str
     command: str
     measured_at: str
-    variants: dict[Literal["eager", "snapshot", "espeak"], ColdStartVariant] = Field(min_length=1)
+    # eager, snapshot and espeak are what the planner's --variant names; other measured variants
+    # (e.g. an A/B of snapshot settings) may sit beside them.
+    variants: dict[str, ColdStartVariant] = Field(min_length=1)
 
 
 def _load(path: Path, model: type[_M], command: str) -> _M:
