@@ -111,8 +111,9 @@ main.add_command(plan)
               help="Snapshot directory to write (default: EMOTIVOICE_SNAPSHOT).")
 @click.option("--tolerance", type=float, default=None,
               help="Largest allowed |snapshot - eager| on the waveform over the parity sentences (default 1e-3).")
-@click.option("--executor", type=click.Choice(["legacy", "profiling"]), default="legacy", show_default=True,
-              help="TorchScript executor the snapshot runs with (legacy: no profiling runs, fastest first call).")
+@click.option("--executor", type=click.Choice(["simple", "legacy", "profiling"]), default="simple", show_default=True,
+              help="TorchScript executor the snapshot runs with: simple (no profiling, no run-time graph passes: "
+                   "fastest first audio), legacy (no profiling), profiling (torch's default).")
 @click.option("--no-freeze", is_flag=True, help="Skip torch.jit.freeze.")
 @click.option("--optimize", is_flag=True, help="Also apply torch.jit.optimize_for_inference (slower here: off).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")

@@ -175,7 +175,7 @@ def build_snapshot(
     out: Path,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
-    executor: str = "legacy",
+    executor: str = "simple",
     freeze: bool = True,
     optimize: bool = False,
     force: bool = False,
@@ -189,7 +189,7 @@ def build_snapshot(
     from function.engines.base import EngineError
     from function.engines.emotivoice.engine import EmotiVoiceEngine
     from function.engines.emotivoice.loader import load_home
-    from function.engines.emotivoice.snapshot_runtime import configure_executor, open_snapshot
+    from function.engines.emotivoice.snapshot_runtime import EXECUTOR_MODES, configure_executor, open_snapshot
 
     home, out = Path(home).expanduser().resolve(), Path(out).expanduser().resolve()
     if out.exists() and any(out.iterdir()) and not force:
@@ -212,7 +212,11 @@ def build_snapshot(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        configure_executor(executor)
+        if executor not in EXECUTOR_MODES:
+            raise BuildError(f"unknown executor mode {executor!r}: use one of {', '.join(EXECUTOR_MODES)}")
+        # Compile and freeze with the graph passes on (freezing relies on them to inline methods); the
+        # parity check then runs under the snapshot's own mode, which open_snapshot applies.
+        configure_executor("legacy")
         step("load home")
         try:
             loaded = load_home(home)

@@ -268,3 +268,12 @@ def test_phone_table_round_trip() -> None:
     assert packed.get("hello") == table["hello"] and packed.get("nope") is None and "a" in packed
     with pytest.raises(ValueError):
         fmt.pack_phones({"a b\n": ("X",)})
+
+
+def test_unknown_executor_mode_is_refused(snapshot_copy: Path, tiny_snapshot) -> None:
+    assert tiny_snapshot[1]["executor"] == "simple"
+    manifest = json.loads((snapshot_copy / fmt.MANIFEST).read_text())
+    manifest["executor"] = "turbo"
+    (snapshot_copy / fmt.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(EngineLoadError, match="unknown TorchScript executor mode 'turbo'"):
+        _engine(snapshot_copy)
