@@ -7,6 +7,8 @@ seed article's mistake. The two benchmark files are produced by ``python bench/h
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from pathlib import Path
@@ -101,6 +103,9 @@ def _pick_variant(engine: str, variants: list[str], asked: str | None) -> str:
                    "festival[:BASE,BURST,WARMUP,BURST_S,COOLDOWN] (the seed's 2 -> 35 QPS burst).")
 @click.option("--duration", type=float, default=None, help="Seconds of a rate trace (default depends on the trace).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for arrivals and service times.")
+@click.option("--chars", type=click.IntRange(1, 4096), default=None,
+              help="Text length of every request of a rate trace (e.g. 16 for short greetings). Default: "
+                   "lengths drawn from the latency benchmark's samples; a CSV trace's chars column wins.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Knative settings to simulate: a config-autoscaler ConfigMap and/or the Knative Service YAML, "
                    "or a flat YAML of planner field names. Default: Knative defaults with --container-concurrency.")
@@ -135,6 +140,7 @@ def plan(
     trace_spec: str,
     duration: float | None,
     seed: int,
+    chars: int | None,
     config_path: Path | None,
     container_concurrency: int | None,
     service_times: Path,
@@ -177,6 +183,8 @@ def plan(
         trace = parse_trace(trace_spec, seed=seed, duration_s=duration)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from e
+    if chars is not None and trace.chars is None:
+        trace = dataclasses.replace(trace, chars=np.full(trace.n, chars, dtype=int))
     base = KpaConfig(container_concurrency=container_concurrency if container_concurrency is not None else app_workers)
     if config_path is not None:
         try:

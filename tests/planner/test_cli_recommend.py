@@ -152,3 +152,16 @@ def test_cli_help_is_meaningful() -> None:
     assert res.exit_code == 0
     for word in ("--trace", "--config", "--patch-out", "--slo-p99-ms", "festival", "bench/cold_start.py"):
         assert word in res.output
+
+
+def test_cli_chars_sets_the_text_length_of_a_rate_trace(tmp_path: Path, bench_files: tuple[Path, Path]) -> None:
+    st, cs = bench_files
+    p50 = {}
+    for chars in (10, 400):
+        out = tmp_path / f"out{chars}"
+        res = CliRunner().invoke(plan, ["--trace", "constant:1:300", "--chars", str(chars), "--service-times", str(st),
+                                        "--cold-start", str(cs), "--out-dir", str(out), "--no-recommend",
+                                        "--no-compare"])
+        assert res.exit_code == 0, res.output
+        p50[chars] = json.loads((out / "summary.json").read_text())["runs"][0]["p50_ms"]
+    assert p50[400] > p50[10] * 1.5  # the service-time model's length term is applied to every request
