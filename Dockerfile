@@ -1,4 +1,4 @@
-# syntax=docker/dockerfile:1.7
+# syntax=docker/dockerfile:1.10
 #
 # Targets (BuildKit):
 #   espeak     the embedded espeak-ng engine only: no checkpoints, no torch. Small, instant start.
@@ -55,7 +55,10 @@ ARG WEIGHTS_SOURCE=context
 ARG FETCH_ARGS=""
 ARG SNAPSHOT_ARGS=""
 COPY --from=emotivoice-home / /build/home/
-RUN python -m snapshot.fetch_weights --home /build/home --source "$WEIGHTS_SOURCE" $FETCH_ARGS
+# A Hugging Face token (private mirror), if any, comes as a BuildKit secret, never as a build arg:
+#   --secret id=hf_token,env=HF_TOKEN
+RUN --mount=type=secret,id=hf_token,env=HF_TOKEN \
+    python -m snapshot.fetch_weights --home /build/home --source "$WEIGHTS_SOURCE" $FETCH_ARGS
 # Compile, check parity against the eager engine (the build fails past the tolerance), then re-verify
 # the written directory (versions, sha256 of every file, loads and speaks) exactly as the runtime will.
 RUN emotivoice-fn snapshot --home /build/home --out /snapshot $SNAPSHOT_ARGS \

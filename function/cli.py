@@ -114,12 +114,14 @@ main.add_command(plan)
 @click.option("--executor", type=click.Choice(["simple", "legacy", "profiling"]), default="simple", show_default=True,
               help="TorchScript executor the snapshot runs with: simple (no profiling, no run-time graph passes: "
                    "fastest first audio), legacy (no profiling), profiling (torch's default).")
-@click.option("--no-freeze", is_flag=True, help="Skip torch.jit.freeze.")
+@click.option("--freeze", is_flag=True,
+              help="torch.jit.freeze the modules (weights then live inside the archives and are copied at load "
+                   "instead of memory-mapped: slower cold start here, same speed after).")
 @click.option("--optimize", is_flag=True, help="Also apply torch.jit.optimize_for_inference (slower here: off).")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Do not build: check the snapshot at --out (versions, sizes, sha256, loads and speaks).")
-def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, executor: str, no_freeze: bool,
+def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, executor: str, freeze: bool,
                  optimize: bool, force: bool, verify_only: bool) -> None:
     """Compile an EmotiVoice home into a snapshot directory (TorchScript + fast frontend data) for fast
     cold starts; serve it with EMOTIVOICE_SNAPSHOT=DIR."""
@@ -146,7 +148,7 @@ def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, e
 
     try:
         manifest = build_snapshot(home, out, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
-                                  executor=executor, freeze=not no_freeze, optimize=optimize, force=force)
+                                  executor=executor, freeze=freeze, optimize=optimize, force=force)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from exc
     size = sum(f["bytes"] for f in manifest["files"].values())

@@ -2,7 +2,8 @@
 
 Steps (each shown on a tqdm progress bar): load the home with the eager loader; compile the acoustic
 model and BERT with ``torch.jit.script`` (data-dependent control flow) and trace the vocoder (pure
-convolutions), then ``torch.jit.freeze`` each; save the archives; dump the frontend tables (token ids,
+convolutions); save code-only archives plus one ``weights.pt`` that the runtime memory-maps (or, with
+``freeze``, ``torch.jit.freeze`` them with the weights inside); dump the frontend tables (token ids,
 speakers, lexicon, BERT vocabulary, jieba's prefix dictionary, CMUdict) as one pickle; pre-compute the
 style vectors of upstream's prompt vocabulary (label files + the seven emotions' English names); load the
 written snapshot back through the runtime loader and compare its audio with the eager engine's on a fixed
@@ -98,6 +99,27 @@ def _shared_phrases() -> dict[str, list[list[str]]]:
             for phrase, syllables in cc_cedict.phrases_dict.items()}
 
 
+def strip_weights(name: str, module: Any) -> dict[str, Any]:
+    """Take every parameter and buffer out of a compiled module (replaced by empty tensors of the same
+    dtype, so the saved archive holds code only) and return them keyed ``<archive>:<dotted name>``.
+
+    Why: ``torch.jit.load`` copies every tensor out of the zip while holding the GIL (measured: a pure
+    Python loop slowed 7x beside it), which stalls the start-up's Python work; ``torch.load(mmap=True)``
+    of a plain tensor file maps the weights in a few milliseconds and the kernel pages them in on use.
+    """
+    import torch
+
+    out = {}
+    for key, tensor in module.state_dict().items():
+        out[f"{name}:{key}"] = tensor.detach().clone().contiguous()
+        owner = module
+        *path, leaf = key.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, leaf, torch.empty(0, dtype=tensor.dtype))
+    return out
+
+
 def _frontend_tables(loaded: Any) -> dict[str, Any]:
     import jieba
 
@@ -176,7 +198,7 @@ def build_snapshot(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     executor: str = "simple",
-    freeze: bool = True,
+    freeze: bool = False,
     optimize: bool = False,
     force: bool = False,
     show_progress: bool = True,
@@ -232,8 +254,13 @@ def build_snapshot(
         done("compile")
 
         step("save archives")
+        weights: dict[str, torch.Tensor] = {}
         for name, module in modules.items():
+            if not freeze:  # code-only archive; the tensors go to weights.pt (memory-mapped at load)
+                weights.update(strip_weights(name, module))
             torch.jit.save(module, str(staging / name))
+        torch.save(weights, str(staging / fmt.WEIGHTS))
+        del modules
         done("save archives")
 
         step("frontend tables")
@@ -261,6 +288,7 @@ def build_snapshot(
             "executor": executor,
             "compile": {"acoustic": "script", "bert": "script", "vocoder": "trace", "freeze": freeze,
                         "optimize_for_inference": optimize},
+            "external_weights": not freeze,
             "source": {"home": str(home), "checkpoints_sha256": hashes},
             "dims": {
                 "acoustic": {"n_vocab": acoustic_cfg.n_vocab, "n_speaker": acoustic_cfg.n_speaker,

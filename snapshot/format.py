@@ -14,15 +14,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 2  # 2: lexicon and CMUdict packed (pack_phones), CC-CEDICT phrases included
+FORMAT_VERSION = 3  # 2: lexicon/CMUdict packed, CC-CEDICT phrases; 3: weights.pt beside code-only archives
 MANIFEST = "manifest.json"
 ACOUSTIC = "acoustic.ts"
 BERT = "bert.ts"
 VOCODER = "vocoder.ts"
 FRONTEND = "frontend.pkl"
 PROMPTS = "prompts.pkl"
+WEIGHTS = "weights.pt"  # every archive's tensors, memory-mapped at load ("<archive>:<dotted name>" keys)
 ARCHIVES = (ACOUSTIC, BERT, VOCODER)
-FILES = (*ARCHIVES, FRONTEND, PROMPTS)
+FILES = (*ARCHIVES, WEIGHTS, FRONTEND, PROMPTS)
 
 
 class SnapshotError(Exception):

@@ -277,3 +277,11 @@ def test_unknown_executor_mode_is_refused(snapshot_copy: Path, tiny_snapshot) ->
     (snapshot_copy / fmt.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(EngineLoadError, match="unknown TorchScript executor mode 'turbo'"):
         _engine(snapshot_copy)
+
+
+def test_corrupted_weights_file_is_a_clear_error(snapshot_copy: Path, tiny_snapshot) -> None:
+    assert tiny_snapshot[1]["external_weights"] is True
+    path = snapshot_copy / fmt.WEIGHTS
+    path.write_bytes(b"\0" * path.stat().st_size)
+    with pytest.raises(EngineLoadError, match=r"weights.pt are corrupted or truncated"):
+        _engine(snapshot_copy)

@@ -103,6 +103,32 @@ def _first_call(name: str, module: torch.jit.ScriptModule, dims: dict[str, Any])
                    torch.zeros(1, int(a["style_dim"])), torch.zeros(1, int(a["style_dim"])), torch.ones(1))
 
 
+def _map_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Memory-map the weights file: no copy, pages come in from the page cache on first use."""
+    try:
+        weights = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise EngineLoadError(f"snapshot weights {path} are corrupted or truncated: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(weights, dict):
+        raise EngineLoadError(f"snapshot weights {path} are not a tensor table")
+    return weights
+
+
+def _assign_weights(directory: Path, name: str, module: torch.jit.ScriptModule, weights: dict[str, Any]) -> None:
+    """Put the memory-mapped tensors back into a code-only archive (see snapshot.build.strip_weights)."""
+    expected = list(module.state_dict())
+    missing = [key for key in expected if f"{name}:{key}" not in weights]
+    if missing:
+        raise EngineLoadError(f"snapshot weights {directory / fmt.WEIGHTS} lack {len(missing)} tensor(s) of {name}, "
+                              f"e.g. {missing[0]}")
+    for key in expected:
+        owner: Any = module
+        *path, leaf = key.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, leaf, weights[f"{name}:{key}"])
+
+
 def _load_pickle(path: Path) -> Any:
     try:
         with open(path, "rb") as handle:
@@ -148,9 +174,13 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
 
     dims = manifest.get("dims") if isinstance(manifest.get("dims"), dict) else {}
 
+    weights: dict[str, Any] = {}
+
     def read(name: str) -> None:
         try:
             archives[name] = _load_archive(directory / name)
+            if manifest.get("external_weights"):
+                _assign_weights(directory, name, archives[name], weights)
         except EngineLoadError as exc:
             archives[name] = exc
             return
@@ -168,6 +198,14 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
     torch.set_num_threads(1)
 
     def read_all() -> None:
+        if manifest.get("external_weights"):
+            try:
+                weights.update(_map_weights(directory / fmt.WEIGHTS))
+            except EngineLoadError as exc:
+                for name in fmt.ARCHIVES:
+                    archives[name] = exc
+                return
+            mark("map weights")
         for name in fmt.ARCHIVES:
             read(name)
 
