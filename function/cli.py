@@ -127,7 +127,7 @@ def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, e
     cold starts; serve it with EMOTIVOICE_SNAPSHOT=DIR."""
     import json
 
-    settings = Settings()
+    settings = load_settings()
     out = out or settings.snapshot
     if out is None:
         raise click.UsageError("give --out DIR (or set EMOTIVOICE_SNAPSHOT)")
