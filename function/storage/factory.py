@@ -5,12 +5,13 @@ from __future__ import annotations
 from function.settings import Settings
 from function.storage.base import Storage, StorageConfigError
 from function.storage.local import LocalStorage
-from function.storage.s3 import S3Storage
 
 
 def open_storage(settings: Settings) -> Storage:
     if settings.storage == "local":
         return LocalStorage(settings.storage_dir, settings.s3_prefix)
+    from function.storage.s3 import S3Storage  # boto3 costs ~70 ms of cold start; only S3 deployments pay it
+
     if not settings.s3_bucket:
         raise StorageConfigError("EMOTIVOICE_STORAGE=s3 needs EMOTIVOICE_S3_BUCKET")
     return S3Storage(
