@@ -78,3 +78,22 @@ def espeak_server() -> Iterator[RunningServer]:
 @pytest.fixture
 def server_factory() -> Callable[..., Any]:
     return run_server
+
+
+SHARED_EMOTIVOICE = Path(__file__).resolve().parents[2] / "shared" / "emotivoice"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """Upstream's EmotiVoice data files (../shared/emotivoice), read by tests, never copied into the repo."""
+    if not (SHARED_EMOTIVOICE / "tokenlist").is_file():
+        pytest.skip(f"upstream EmotiVoice data files not found at {SHARED_EMOTIVOICE}")
+    return SHARED_EMOTIVOICE
+
+
+@pytest.fixture(scope="session")
+def tiny_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    """An EmotiVoice home of upstream's layout with tiny random weights."""
+    from function.engines.emotivoice.random_home import write_home
+
+    return write_home(tmp_path_factory.mktemp("emotivoice_tiny"), "tiny", shared_dir, seed=1)

@@ -1,7 +1,5 @@
-"""Fixtures for the snapshot tests: one tiny random home and one snapshot of it per session.
-
-Same pattern as tests/emotivoice/conftest.py: upstream's data files live beside SPEC.md in the shared
-directory; tests skip with a clear reason when it is absent.
+"""Fixtures for the snapshot tests: one snapshot per session of the tiny random home (``tiny_home`` and
+``shared_dir`` come from tests/conftest.py and skip with a clear reason when ../shared is absent).
 """
 
 from __future__ import annotations
@@ -10,22 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "emotivoice"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not (SHARED / "tokenlist").is_file():
-        pytest.skip(f"upstream EmotiVoice data files not found at {SHARED}")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def tiny_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
-    from function.engines.emotivoice.random_home import write_home
-
-    return write_home(tmp_path_factory.mktemp("snapshot_home"), "tiny", shared_dir, seed=3)
 
 
 @pytest.fixture(scope="session")
