@@ -168,7 +168,7 @@ class SynthesisService:
         engine = await self.ready_engine(self._queue_timeout - (time.monotonic() - ticket.admitted_at))
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
-        started = threading.Event()
+        started = asyncio.Event()  # set from the worker thread through the loop
         cancelled = threading.Event()
 
         def put(item: object) -> None:
@@ -176,7 +176,7 @@ class SynthesisService:
 
         def work() -> None:
             began = time.monotonic()
-            started.set()
+            loop.call_soon_threadsafe(started.set)
             if cancelled.is_set():
                 put(_DONE)
                 return
@@ -200,23 +200,20 @@ class SynthesisService:
                 ticket.stats.compute_seconds = time.monotonic() - began
                 self._set_running(-1)
 
-        future = loop.run_in_executor(self._executor, work)
+        loop.run_in_executor(self._executor, work)
         outcome = "ok"
         try:
-            first = True
+            wait = max(0.0, self._queue_timeout - (time.monotonic() - ticket.admitted_at))
+            try:
+                await asyncio.wait_for(started.wait(), timeout=wait)
+            except TimeoutError:
+                cancelled.set()  # the worker, when it gets to this job, drops it at once
+                outcome = "timeout"
+                raise QueueTimeout(
+                    f"No worker became free within {self._queue_timeout:g} s; retry shortly.",
+                    self._retry_after,
+                ) from None
             while True:
-                if first:
-                    wait = max(0.0, self._queue_timeout - (time.monotonic() - ticket.admitted_at))
-                    try:
-                        await asyncio.wait_for(_started(started), timeout=wait)
-                    except TimeoutError:
-                        cancelled.set()
-                        outcome = "timeout"
-                        raise QueueTimeout(
-                            f"No worker became free within {self._queue_timeout:g} s; retry shortly.",
-                            self._retry_after,
-                        ) from None
-                    first = False
                 item = await queue.get()
                 if item is _DONE:
                     break
@@ -230,8 +227,6 @@ class SynthesisService:
         finally:
             cancelled.set()
             self._record(engine.name, ticket, outcome)
-            if outcome in ("cancelled", "timeout"):
-                future.add_done_callback(lambda _f: None)
 
     def _record(self, engine_name: str, ticket: Ticket, outcome: str) -> None:
         m, s = self._metrics, ticket.stats
@@ -246,10 +241,3 @@ class SynthesisService:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-
-async def _started(event: threading.Event) -> None:
-    """Await a threading.Event without a thread per waiter: poll, cheaply, until the worker picks the job."""
-    delay = 0.001
-    while not event.is_set():
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
