@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from function.audio.encoding import Encoder
 from function.engines.base import AudioChunk, InvalidTextError, SynthesisRequest
+from function.service.render import encode_whole
 from function.service.synthesis import Ticket
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,10 @@ async def encoded(job: StartedJob, encoder: Encoder) -> AsyncIterator[bytes]:
 
 async def collect(job: StartedJob, encoder: Encoder) -> tuple[bytes, list[AudioChunk]]:
     """The whole file, plus the chunks (for durations and timings)."""
-    parts: list[bytes] = []
-    chunks: list[AudioChunk] = []
     try:
-        async for chunk in _chunks(job):
-            chunks.append(chunk)
-            parts.append(await asyncio.to_thread(encoder.encode, chunk.pcm))
-        parts.append(await asyncio.to_thread(encoder.finish))
+        return await encode_whole(_chunks(job), encoder)
     finally:
         await job.rest.aclose()  # type: ignore[attr-defined]
-    return b"".join(parts), chunks
 
 
 async def sse(job: StartedJob, encoder: Encoder, input_chars: int) -> AsyncIterator[bytes]:

@@ -14,10 +14,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 
-from function.audio.encoding import CONTENT_TYPES, AudioFormat, make_encoder
-from function.engines.base import SynthesisRequest
+from function.audio.encoding import CONTENT_TYPES, AudioFormat, Encoder, make_encoder
+from function.engines.base import AudioChunk, SynthesisRequest
 from function.service.synthesis import SynthesisService, Ticket
 from function.storage import AlreadyExists, Storage, StoredObject
 
@@ -137,12 +138,17 @@ class Renderer:
         return RenderResult(obj, url, round(seconds, 3), voice.id, style.emotion, style.fallback, checksum, False)
 
     async def _synthesise(self, ticket: Ticket, spec: RenderSpec, in_rate: int) -> tuple[bytes, float]:
-        encoder = make_encoder(spec.format, in_rate, streaming=False)
-        parts: list[bytes] = []
-        seconds = 0.0
         request = SynthesisRequest(spec.text, spec.voice, spec.prompt, spec.speed, spec.language)  # type: ignore[arg-type]
-        async for chunk in ticket.stream(request):
-            seconds += chunk.duration_seconds
-            parts.append(await asyncio.to_thread(encoder.encode, chunk.pcm))
-        parts.append(await asyncio.to_thread(encoder.finish))
-        return b"".join(parts), seconds
+        data, chunks = await encode_whole(ticket.stream(request), make_encoder(spec.format, in_rate, streaming=False))
+        return data, sum(c.duration_seconds for c in chunks)
+
+
+async def encode_whole(chunks: AsyncIterator[AudioChunk], encoder: Encoder) -> tuple[bytes, list[AudioChunk]]:
+    """A whole file from a job's chunks (encoding off the event loop), plus the chunks themselves."""
+    parts: list[bytes] = []
+    seen: list[AudioChunk] = []
+    async for chunk in chunks:
+        seen.append(chunk)
+        parts.append(await asyncio.to_thread(encoder.encode, chunk.pcm))
+    parts.append(await asyncio.to_thread(encoder.finish))
+    return b"".join(parts), seen
