@@ -33,6 +33,15 @@ class RunningServer:
     settings: Settings
     app: Any
 
+    def readiness_after_load(self, timeout: float = 30) -> httpx.Response:
+        """Poll /health/readiness until loading has finished (ready or failed); return the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = httpx.get(f"{self.url}/health/readiness", timeout=2)
+            if r.json().get("status") != "loading" or time.monotonic() > deadline:
+                return r
+            time.sleep(0.05)
+
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=kwargs.pop("timeout", 60), **kwargs)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.audio_check import decode
@@ -62,11 +60,6 @@ def test_unknown_voice_and_empty_text_are_400(server) -> None:
 
 def test_bad_home_never_turns_ready_and_names_the_file(tmp_path: Path) -> None:
     with run_server(home=tmp_path, wait_ready=False) as srv:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            ready = httpx.get(f"{srv.url}/health/readiness", timeout=2)
-            if "failed" in ready.text:
-                break
-            time.sleep(0.05)
+        ready = srv.readiness_after_load()
     assert ready.status_code == 503
     assert "outputs/prompt_tts_open_source_joint/ckpt/g_00140000" in ready.json()["error"]

@@ -174,12 +174,7 @@ def test_damaged_snapshot_gives_a_live_but_not_ready_server(snapshot_copy: Path)
     path = snapshot_copy / fmt.VOCODER
     path.write_bytes(path.read_bytes()[:1000])
     with run_server(engine="emotivoice", snapshot=snapshot_copy, wait_ready=False) as srv:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r = httpx.get(f"{srv.url}/health/readiness", timeout=2)
-            if "failed" in r.text:
-                break
-            time.sleep(0.05)
+        r = srv.readiness_after_load()
         assert r.status_code == 503
         assert "vocoder.ts is truncated or damaged" in r.text
         assert httpx.get(f"{srv.url}/health/liveness", timeout=2).status_code == 200
@@ -196,12 +191,7 @@ def test_version_mismatch_keeps_server_not_ready(snapshot_copy: Path) -> None:
     manifest["torch_version"] = "2.0.0"
     (snapshot_copy / fmt.MANIFEST).write_text(json.dumps(manifest))
     with run_server(engine="emotivoice", snapshot=snapshot_copy, wait_ready=False) as srv:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r = httpx.get(f"{srv.url}/health/readiness", timeout=2)
-            if "failed" in r.text:
-                break
-            time.sleep(0.05)
+        r = srv.readiness_after_load()
         assert r.status_code == 503
         assert "torch 2.0.0" in r.text and torch.__version__ in r.text
 
