@@ -1,13 +1,25 @@
-"""``emotivoice-fn``: serve the function, speak a line to a file, list voices (and more, per issue)."""
+"""``emotivoice-fn``: serve the function, speak a line to a file, list voices, print event schemas; the
+snapshot build step and the capacity planner join as plugin commands.
+
+An entry point: it may import any layer of ``function`` (lazily, to keep ``--help`` fast), never the
+top-level ``snapshot``, ``planner`` or test packages.
+"""
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from function.errors import ServiceError
 from function.settings import Settings
+
+if TYPE_CHECKING:
+    from function.service.job import Job
+    from function.service.synthesis import SynthesisService
 
 
 def load_settings() -> Settings:
@@ -21,7 +33,39 @@ def load_settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {problems}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+PLUGIN_GROUP = "emotivoice_fn.commands"
+
+
+class PluginGroup(click.Group):
+    """Commands of the other packages installed with this one (the snapshot build step, the capacity
+    planner) join through the ``emotivoice_fn.commands`` entry-point group (see pyproject.toml), so the
+    serving package never imports them and a serving image without them still has a working CLI."""
+
+    def _plugins(self) -> dict[str, EntryPoint]:
+        return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        plugin = self._plugins().get(cmd_name) if command is None else None
+        if plugin is None:
+            return command
+        try:
+            loaded = plugin.load()
+        except ImportError as exc:
+            message = f"'{cmd_name}' needs a package this installation lacks ({exc})"
+
+            @click.command(cmd_name, help=f"Unavailable here: {message}.")
+            def unavailable() -> None:
+                raise click.ClickException(message)
+
+            return unavailable
+        return loaded  # type: ignore[no-any-return]
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """EmotiVoice expressive text-to-speech as a serverless function.
 
@@ -55,30 +99,64 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("out.wav"),
               show_default=True, help="Output file; the format follows the extension (wav mp3 opus aac flac pcm).")
 def say(text: str, voice: str | None, emotion: str, speed: float, language: str, output: Path) -> None:
-    """Synthesise TEXT into an audio file with the configured engine."""
-    from function.audio.encoding import FORMATS, make_encoder
-    from function.engines.base import EngineError, SynthesisRequest
-    from function.engines.registry import load_engine
+    """Synthesise TEXT into an audio file with the configured engine.
+
+    Exit status follows the failure's kind: 65 bad input (unknown voice, nothing to speak), 69 engine
+    unavailable, 70 internal error.
+    """
+    import asyncio
+
+    from function.audio.encoding import FORMATS
 
     fmt = output.suffix.lstrip(".").lower() or "wav"
     if fmt not in FORMATS:
         raise click.BadParameter(f"unsupported extension .{fmt}; use one of {', '.join(FORMATS)}", param_hint="-o")
-    engine, _ = load_engine(load_settings())
+    service = _synthesis_service(load_settings())
     try:
-        chosen = engine.resolve_voice(voice) if voice else engine.voices()[0]
-        style = engine.resolve_style(emotion)
-        encoder = make_encoder(fmt, engine.sample_rate, streaming=False)  # type: ignore[arg-type]
-        seconds = 0.0
-        data = b""
-        for chunk in engine.synthesize(SynthesisRequest(text, chosen.id, emotion, speed, language)):  # type: ignore[arg-type]
-            data += encoder.encode(chunk.pcm)
-            seconds += chunk.duration_seconds
-        data += encoder.finish()
-    except EngineError as exc:
-        raise click.ClickException(exc.message) from exc
+        data, seconds, job = asyncio.run(_say(service, text, voice, emotion, speed, language, fmt))
+    finally:
+        service.shutdown()
     output.write_bytes(data)
-    note = " (prompt not recognised: neutral)" if style.fallback else ""
-    click.echo(f"{output}: {seconds:.2f} s, voice {chosen.id}, emotion {style.emotion}{note}, engine {engine.name}")
+    note = " (prompt not recognised: neutral)" if job.style.fallback else ""
+    click.echo(f"{output}: {seconds:.2f} s, voice {job.voice.id}, emotion {job.style.emotion}{note}, "
+               f"engine {job.engine.name}")
+
+
+class ServiceFailure(click.ClickException):
+    """A ServiceError on the command line: its message, and an exit status from its kind."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(error.message)
+        self.exit_code = error.kind.exit_status
+
+
+def _synthesis_service(settings: Settings) -> SynthesisService:
+    """The service of the HTTP server, minus storage and HTTP: one worker, the engine loaded right here."""
+    from function.engines.registry import load_engine
+    from function.metrics import Metrics
+    from function.service.engine_host import EngineHost
+    from function.service.synthesis import SynthesisService
+
+    host = EngineHost(lambda: load_engine(settings))
+    host.load()
+    if host.error:
+        raise click.ClickException(f"the engine failed to load: {host.error}")
+    return SynthesisService(host, Metrics(), workers=1, queue_size=0, queue_timeout_seconds=3600,
+                            retry_after_seconds=settings.retry_after_seconds, max_input_chars=settings.max_input_chars)
+
+
+async def _say(service: SynthesisService, text: str, voice: str | None, emotion: str, speed: float, language: str,
+               fmt: str) -> tuple[bytes, float, Job]:
+    from function.engines.base import SynthesisRequest
+
+    engine = await service.ready_engine()
+    request = SynthesisRequest(text, voice or engine.voices()[0].id, emotion, speed, language, fmt)  # type: ignore[arg-type]
+    try:
+        job = await service.open(request, text_param="TEXT")
+        data, chunks = await job.whole()
+    except ServiceError as exc:
+        raise ServiceFailure(exc) from None
+    return data, sum(c.duration_seconds for c in chunks), job
 
 
 @main.command()
@@ -99,61 +177,6 @@ def voices(as_json: bool) -> None:
     for v in rows:
         aliases = f"  (= {', '.join(v.aliases)})" if v.aliases else ""
         click.echo(f"{v.id:<12} {v.name:<10} {v.gender:<7} {v.language:<3} {v.description}{aliases}")
-
-
-from function.planner.cli import plan  # noqa: E402  (issue 7: capacity planner)
-main.add_command(plan)
-
-@main.command("snapshot")
-@click.option("--home", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="EmotiVoice home to compile (default: EMOTIVOICE_HOME).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Snapshot directory to write (default: EMOTIVOICE_SNAPSHOT).")
-@click.option("--tolerance", type=float, default=None,
-              help="Largest allowed |snapshot - eager| on the waveform over the parity sentences (default 1e-3).")
-@click.option("--executor", type=click.Choice(["simple", "legacy", "profiling"]), default="simple", show_default=True,
-              help="TorchScript executor the snapshot runs with: simple (no profiling, no run-time graph passes: "
-                   "fastest first audio), legacy (no profiling), profiling (torch's default).")
-@click.option("--freeze", is_flag=True,
-              help="torch.jit.freeze the modules (weights then live inside the archives and are copied at load "
-                   "instead of memory-mapped: slower cold start here, same speed after).")
-@click.option("--optimize", is_flag=True, help="Also apply torch.jit.optimize_for_inference (slower here: off).")
-@click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
-@click.option("--verify", "verify_only", is_flag=True,
-              help="Do not build: check the snapshot at --out (versions, sizes, sha256, loads and speaks).")
-def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, executor: str, freeze: bool,
-                 optimize: bool, force: bool, verify_only: bool) -> None:
-    """Compile an EmotiVoice home into a snapshot directory (TorchScript + fast frontend data) for fast
-    cold starts; serve it with EMOTIVOICE_SNAPSHOT=DIR."""
-    import json
-
-    settings = load_settings()
-    out = out or settings.snapshot
-    if out is None:
-        raise click.UsageError("give --out DIR (or set EMOTIVOICE_SNAPSHOT)")
-    if verify_only:
-        from snapshot.build import verify_snapshot
-
-        try:
-            manifest = verify_snapshot(out)
-        except Exception as exc:  # noqa: BLE001 - report, exit 1
-            raise click.ClickException(str(exc)) from exc
-        click.echo(f"{out}: snapshot format {manifest['format_version']}, torch {manifest['torch_version']}, "
-                   f"engine {manifest['engine_version']}: OK")
-        return
-    home = home or settings.home
-    if home is None:
-        raise click.UsageError("give --home DIR (or set EMOTIVOICE_HOME)")
-    from snapshot.build import DEFAULT_TOLERANCE, BuildError, build_snapshot
-
-    try:
-        manifest = build_snapshot(home, out, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
-                                  executor=executor, freeze=freeze, optimize=optimize, force=force)
-    except BuildError as exc:
-        raise click.ClickException(str(exc)) from exc
-    size = sum(f["bytes"] for f in manifest["files"].values())
-    click.echo(f"snapshot written to {out} ({size / 1e6:.1f} MB) in {manifest['build_seconds']} s; parity "
-               f"{json.dumps(manifest['parity'])}")
 
 
 @main.command("event-schemas")

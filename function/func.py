@@ -2,6 +2,9 @@
 whose ``handle`` serves requests and whose ``start``/``stop``/``alive``/``ready`` are its whole life.
 
 ``func deploy`` runs this through func-python; ``emotivoice-fn serve`` runs the same app with uvicorn.
+Both delegate the life itself to :class:`function.service.runtime.Runtime`.
+
+An entry point: may import any layer, never ``snapshot``, ``planner`` or test packages.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from function.http.app import build_context, create_app
+from function.http.app import create_app
 from function.logs import configure
+from function.service.runtime import Runtime
 from function.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,16 +24,16 @@ log = logging.getLogger(__name__)
 class Function:
     def __init__(self) -> None:
         self._app: Callable[..., Awaitable[None]] | None = None
-        self._context = None
+        self._runtime: Runtime | None = None
 
     def start(self, cfg: dict[str, str] | None = None) -> None:
         """Called once by the runtime before traffic. ``cfg`` mirrors the environment; we read the
         environment through Settings so both runtimes configure the same way."""
         settings = Settings()
         configure(settings.log_level, settings.log_format)
-        self._context = build_context(settings)
-        self._app = create_app(settings, context=self._context, manage_lifecycle=False)
-        self._context.start()
+        self._runtime = Runtime(settings)
+        self._app = create_app(settings, runtime=self._runtime, manage_lifecycle=False)
+        self._runtime.start()
 
     async def handle(self, scope: MutableMapping[str, Any], receive: Callable[..., Awaitable[Any]],
                      send: Callable[..., Awaitable[None]]) -> None:
@@ -38,18 +42,17 @@ class Function:
         await self._app(scope, receive, send)
 
     def stop(self) -> None:
-        if self._context is not None:
-            self._context.stop()
+        if self._runtime is not None:
+            self._runtime.stop()
 
     def alive(self) -> tuple[bool, str]:
         return True, "alive"
 
     def ready(self) -> tuple[bool, str]:
-        if self._context is None:
+        if self._runtime is None:
             return False, "not started"
-        if self._context.host.ready:
-            return True, "ready"
-        return False, self._context.host.error or "loading"
+        state = self._runtime.readiness()
+        return state.ready, state.reason
 
 
 def new() -> Function:

@@ -1,4 +1,7 @@
-"""Logging set-up: one JSON object per line by default, so cluster log pipelines parse fields."""
+"""Logging set-up: one JSON object per line by default, so cluster log pipelines parse fields.
+
+A leaf: imports nothing of ours.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ One ``Metrics`` object per app, on its own ``CollectorRegistry`` (no module-leve
 run several apps in one process. Names follow Prometheus conventions: base units (seconds), ``_total``
 for counters, ``emotivoice_`` prefix. Dashboards and alerts in ``knative/`` query exactly these names,
 and a test checks that against a live ``/metrics``.
+
+A leaf: imports nothing of ours; every layer records into the one ``Metrics`` it is given.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Nothing else in the package reads ``os.environ``: the CLI and the app factory build one ``Settings`` and
 pass it down, so tests can construct their own without touching the process environment.
+
+A leaf: imports nothing of ours.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class Settings(BaseSettings):
         le=65535,
         validation_alias=AliasChoices("PORT", "EMOTIVOICE_PORT"),
         description="HTTP port. Knative injects PORT; EMOTIVOICE_PORT is accepted too.",
+    )
+    ui: bool = Field(
+        True,
+        description="Serve the web playground at /ui (a page to listen to voices and emotions, run batches). "
+        "On for development; the production overlays turn it off. It calls the same /v1 API, so with "
+        "EMOTIVOICE_AUTH=jwt it can do nothing without a token.",
     )
     # --- engine ----------------------------------------------------------------------------------
     engine: Literal["auto", "espeak", "emotivoice"] = Field(

@@ -3,6 +3,9 @@
 Replies go back in the HTTP response; these are the extra events a batch needs. A publish failure is
 retryable for the event that caused it: the caller answers 5xx and the broker redelivers, and the
 deterministic ids of what we publish let consumers drop the duplicates.
+
+A leaf: imports nothing of ours but ``function.errors``. Its HTTP client is opened lazily and closed by
+the runtime's ``stop``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from cloudevents.core.bindings.http import to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from function.errors import DefinedError, Kind
+
 log = logging.getLogger(__name__)
 
 
-class PublishFailed(Exception):
-    code = "sink_unavailable"
+class PublishFailed(DefinedError, code="sink_unavailable", kind=Kind.UNAVAILABLE):
+    """The broker did not take an event: retryable for the delivery that caused the publish."""
 
 
 def make_event(type_: str, source: str, id_: str, data: dict[str, Any], subject: str | None = None) -> CloudEvent:
@@ -33,15 +38,18 @@ def make_event(type_: str, source: str, id_: str, data: dict[str, Any], subject:
 class Publisher:
     def __init__(self, sink: str | None, timeout: float = 10.0) -> None:
         self.sink = sink
-        self._client = httpx.AsyncClient(timeout=timeout) if sink else None
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
 
     @property
     def enabled(self) -> bool:
-        return self._client is not None
+        return self.sink is not None
 
     async def publish(self, event: CloudEvent) -> None:
-        if self._client is None or self.sink is None:
+        if self.sink is None:
             return
+        if self._client is None:  # opened on first use, inside the loop that will close it
+            self._client = httpx.AsyncClient(timeout=self._timeout)
         message = to_binary(event, JSONFormat())
         try:
             r = await self._client.post(self.sink, headers=message.headers, content=message.body)
@@ -51,5 +59,6 @@ class Publisher:
             raise PublishFailed(f"broker at {self.sink} answered {r.status_code}")
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -4,6 +4,8 @@ Streaming must produce a single file, not a chain of files: WAV gets one header 
 "unknown size" convention, MP3/AAC are one continuous frame stream, Ogg Opus one logical stream whose last
 page is flushed by ``finish()``. The same encoder serves whole (non-streamed) responses, where WAV then
 gets its exact sizes.
+
+A leaf: imports nothing of ours.
 """
 
 from __future__ import annotations

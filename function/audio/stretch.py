@@ -2,6 +2,8 @@
 
 espeak-ng will not speak slower than 80 words/minute; OpenAI's API accepts speed down to 0.25. The
 remaining factor is applied here. WSOLA keeps pitch and is good enough for the factors involved (<= ~2x).
+
+A leaf: imports nothing of ours.
 """
 
 from __future__ import annotations

@@ -3,46 +3,42 @@
 The HTTP, event and batch layers only ever see :class:`Engine`; they never import a concrete engine.
 Engines yield audio sentence by sentence so callers can stream the first sentence while later ones are
 still being computed.
+
+Imports only leaves (``function.errors``); never a concrete engine, the service layer or interfaces.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from function.errors import DefinedError, Kind
+
+if TYPE_CHECKING:
+    from function.audio.encoding import AudioFormat
 
 LanguageHint = Literal["auto", "zh", "en"]
 
 
-class EngineError(Exception):
-    """Base for errors an engine raises on purpose. ``code`` is machine-readable, stable, snake_case."""
-
-    code = "engine_error"
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
+class EngineError(DefinedError, code="engine_error"):
+    """A failure an engine raises on purpose, in the one error model of ``function.errors``."""
 
 
-class UnknownVoiceError(EngineError):
+class UnknownVoiceError(EngineError, code="unknown_voice", kind=Kind.INVALID):
     """The caller named a voice this engine does not have (a user's mistake: 400)."""
 
-    code = "unknown_voice"
 
-
-class InvalidTextError(EngineError):
+class InvalidTextError(EngineError, code="invalid_text", kind=Kind.INVALID):
     """The text holds nothing this engine can speak (a user's mistake: 400)."""
 
-    code = "invalid_text"
 
-
-class EngineLoadError(EngineError):
+class EngineLoadError(EngineError, code="engine_load_failed", kind=Kind.UNAVAILABLE):
     """Configuration or files are wrong; raised at start-up so the process never turns ready."""
-
-    code = "engine_load_failed"
 
 
 @dataclass(frozen=True)
@@ -73,11 +69,28 @@ class Style:
 
 @dataclass(frozen=True)
 class SynthesisRequest:
+    """What a caller asked for, from the edges inward: the same type for HTTP, events, batches and the CLI.
+
+    Engines read the first five fields; ``format`` and ``sample_rate`` (None: the engine's own rate)
+    say how the service encodes the result. ``content_hash`` is the identity of the audio asked for,
+    from which storage keys derive, so a result rendered by any pod is found by any other.
+    """
+
     text: str
     voice: str
     prompt: str = ""
     speed: float = 1.0
     language: LanguageHint = "auto"
+    format: AudioFormat = "wav"
+    sample_rate: int | None = None
+
+    def content_hash(self) -> str:
+        fields: dict[str, object] = {"text": self.text, "voice": self.voice, "prompt": self.prompt,
+                                     "speed": self.speed, "language": self.language, "format": self.format}
+        if self.sample_rate is not None:  # absent from older keys: the same request keeps the same key
+            fields["sample_rate"] = self.sample_rate
+        canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass

@@ -4,6 +4,8 @@ EmotiVoice was trained on seven emotions named in Chinese (普通 生气 开心 
 those, their English names, common synonyms in both languages, and free text containing any of them
 ("very sad", "用开心的语气"). Engines that can use free text directly (EmotiVoice's BERT style encoder)
 still use this to report which emotion was meant; engines that cannot (espeak) map the result to prosody.
+
+Shared by both engines; imports nothing of ours.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Engine selection by configuration: the only place that knows concrete engines exist."""
+"""Engine selection by configuration: the only place that knows concrete engines exist.
+
+The only module that knows the concrete engines; imports engines and ``function.settings`` only.
+"""
 
 from __future__ import annotations
 

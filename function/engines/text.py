@@ -3,6 +3,8 @@
 Sentences are the unit of streaming (one audio chunk each) and of batching, so every engine splits the
 same way. Language is decided per run of script inside a sentence: Han characters are Chinese, Latin
 letters English; digits and punctuation join the run they sit in.
+
+Shared by both engines and the service's text checks; imports nothing of ours.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """The CloudEvents this function consumes and emits, with a pydantic model (and so a JSON schema) for the
 data of each. Types are reverse-DNS and versioned by name; replies never reuse a consumed type, so a
-Trigger filtering on the consumed types can never route a reply back here (no loops)."""
+Trigger filtering on the consumed types can never route a reply back here (no loops).
+
+Imports the service's batch models and leaves; never ``function.http``.
+"""
 
 from __future__ import annotations
 

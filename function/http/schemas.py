@@ -1,9 +1,12 @@
 """Request and response models at the HTTP edge. Field names and defaults follow OpenAI's speech API so
-an unmodified OpenAI SDK call validates; our extensions live on the native API."""
+an unmodified OpenAI SDK call validates; our extensions live on the native API.
+
+Pydantic models only; imports leaves, never the service layer's internals or ``function.events``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -112,8 +115,3 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
-
-
-def error_payload(code: str, message: str, param: str | None, status: int) -> dict[str, Any]:
-    kind = "invalid_request_error" if status < 500 else ("overloaded_error" if status == 503 else "server_error")
-    return ErrorOut(error=ErrorBody(code=code, message=message, param=param, type=kind)).model_dump()

@@ -11,6 +11,8 @@ A chunk run skips items whose audio already exists, so a redelivered or resumed 
 finished work. One bad recipient (template field missing, unknown voice, nothing to speak) is recorded as
 failed and the batch goes on; retryable trouble (storage down, engine not ready) aborts the chunk with
 its progress saved, for the caller (the broker, or a re-POST) to retry.
+
+Owns batch state in storage. Must not import interfaces (``function.edge``, ``function.http``, ``function.events``, ``function.cli``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from function.audio.encoding import AudioFormat
-from function.engines.base import EngineError
-from function.engines.text import has_speakable
+from function.engines.base import SynthesisRequest
+from function.errors import Kind, ServiceError
 from function.metrics import Metrics
-from function.service.render import Renderer, RenderSpec
+from function.service.render import Renderer
 from function.sink import Publisher, make_event
 from function.storage import ObjectNotFound
 
@@ -124,16 +126,22 @@ class BatchStatus(BaseModel):
     manifest_url: str | None = None
 
 
-class BatchTooLarge(ValueError):
-    pass
+def batch_too_large(message: str) -> ServiceError:
+    return ServiceError(Kind.TOO_LARGE, "batch_too_large", message, param="recipients")
 
 
-class BatchInvalid(ValueError):
+def invalid_recipients(message: str) -> ServiceError:
     """The batch cannot be run as asked (its recipients file is missing or malformed): permanent."""
+    return ServiceError(Kind.UNPROCESSABLE, "invalid_recipients", message, param="recipients_uri")
 
 
-class BatchConflict(ValueError):
+def batch_conflict(message: str) -> ServiceError:
     """The batch id exists with a different spec: a caller reused an id for other work."""
+    return ServiceError(Kind.CONFLICT, "batch_conflict", message, param="batch_id")
+
+
+def unknown_batch(batch_id: str) -> ServiceError:
+    return ServiceError(Kind.NOT_FOUND, "unknown_batch", f"No batch {batch_id!r}.", param="batch_id")
 
 
 def render_text(template: str, recipient: Recipient) -> str:
@@ -142,11 +150,13 @@ def render_text(template: str, recipient: Recipient) -> str:
 
 
 class BatchService:
-    def __init__(self, renderer: Renderer, metrics: Metrics, *, max_recipients: int, chunk_size: int,
-                 workers: int, item_wait_seconds: float = 600.0) -> None:
+    def __init__(self, renderer: Renderer, metrics: Metrics, publisher: Publisher, *, event_source: str,
+                 max_recipients: int, chunk_size: int, workers: int, item_wait_seconds: float = 600.0) -> None:
         self._renderer = renderer
         self._storage = renderer.storage
         self._metrics = metrics
+        self._publisher = publisher
+        self._source = event_source
         self.max_recipients = max_recipients
         self.chunk_size = chunk_size
         self._parallel = max(1, workers)
@@ -167,9 +177,9 @@ class BatchService:
         try:
             raw = (await asyncio.to_thread(self._storage.read_uri, spec.recipients_uri)).decode("utf-8")
         except ObjectNotFound as exc:
-            raise BatchInvalid(f"recipients file {spec.recipients_uri!r} not found") from exc
+            raise invalid_recipients(f"recipients file {spec.recipients_uri!r} not found") from None
         except UnicodeDecodeError as exc:
-            raise BatchInvalid("the recipients file is not UTF-8") from exc
+            raise invalid_recipients("the recipients file is not UTF-8") from None
         try:
             stripped = raw.lstrip()
             rows = json.loads(stripped) if stripped.startswith("[") else [
@@ -177,13 +187,13 @@ class BatchService:
             # The stored spec carries the recipients themselves: the file may change later, the batch must not.
             return BatchSpec.model_validate({**spec.model_dump(exclude={"recipients_uri"}), "recipients": rows})
         except ValueError as exc:
-            raise BatchInvalid(f"the recipients file is not valid: {exc}") from exc
+            raise invalid_recipients(f"the recipients file is not valid: {exc}") from None
 
     async def create(self, spec: BatchSpec) -> tuple[str, BatchSpec]:
         """Store the spec (idempotently); return the batch id and the spec as stored (recipients resolved)."""
         spec = await self._resolve_recipients(spec)
         if len(spec.recipients) > self.max_recipients:
-            raise BatchTooLarge(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
+            raise batch_too_large(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
         batch_id = spec.batch_id or spec.derived_id()
         spec = spec.model_copy(update={"batch_id": batch_id})
         body = spec.model_dump_json().encode()
@@ -192,14 +202,17 @@ class BatchService:
         if existing is not None:
             stored = BatchSpec.model_validate_json(await asyncio.to_thread(self._storage.get, key))
             if stored != spec:
-                raise BatchConflict(f"batch {batch_id!r} already exists with a different request")
+                raise batch_conflict(f"batch {batch_id!r} already exists with a different request")
             return batch_id, spec
         await asyncio.to_thread(self._storage.put, key, body, "application/json",
                                 {"recipients": str(len(spec.recipients))})
         return batch_id, spec
 
     async def spec(self, batch_id: str) -> BatchSpec:
-        data = await asyncio.to_thread(self._storage.get, self._key(batch_id, "spec.json"))
+        try:
+            data = await asyncio.to_thread(self._storage.get, self._key(batch_id, "spec.json"))
+        except ObjectNotFound:
+            raise unknown_batch(batch_id) from None
         return BatchSpec.model_validate_json(data)
 
     async def run_chunk(self, batch_id: str, chunk: int) -> ChunkState:
@@ -207,7 +220,8 @@ class BatchService:
         start = chunk * self.chunk_size
         end = min(len(spec.recipients), start + self.chunk_size)
         if not 0 <= start < len(spec.recipients):
-            raise ValueError(f"batch {batch_id!r} has no chunk {chunk}")
+            raise ServiceError(Kind.INVALID, "invalid_event_data", f"batch {batch_id!r} has no chunk {chunk}",
+                               param="chunk")
         state = await self._load_chunk(batch_id, chunk) or ChunkState(chunk=chunk, start=start, end=end)
         if state.complete:
             return state
@@ -240,18 +254,18 @@ class BatchService:
             self._metrics.batch_items.labels("failed").inc()
             return ItemStatus(id=recipient.id, status="failed", error_code="template_field_missing",
                               error=f"template needs field {exc}, which recipient {recipient.id!r} lacks")
-        render = RenderSpec(text=text, voice=recipient.voice or spec.voice, prompt=recipient.emotion or spec.emotion,
-                            speed=spec.speed, language=spec.language, format=spec.format)
-        key = self._key(batch_id, f"audio/{recipient.id}-{render.content_hash()[:12]}.{spec.format}")
+        request = SynthesisRequest(text=text, voice=recipient.voice or spec.voice,
+                                   prompt=recipient.emotion or spec.emotion, speed=spec.speed,
+                                   language=spec.language, format=spec.format)
+        key = self._key(batch_id, f"audio/{recipient.id}-{request.content_hash()[:12]}.{spec.format}")
         try:
-            if not has_speakable(text):
-                raise ValueError("the rendered greeting has nothing to speak")
-            result = await self._renderer.render(render, key, {"batch-id": batch_id, "recipient-id": recipient.id},
-                                                 queue_wait_seconds=self._item_wait)
-        except (EngineError, ValueError) as exc:  # the recipient's data is wrong: record, continue
-            self._metrics.batch_items.labels("failed").inc()
-            code = getattr(exc, "code", "invalid_recipient")
-            return ItemStatus(id=recipient.id, status="failed", error_code=code, error=str(exc))
+            result = await self._renderer.render(request, key, {"batch-id": batch_id, "recipient-id": recipient.id},
+                                                 wait_for_slot=self._item_wait)
+        except ServiceError as exc:
+            if exc.kind.retryable:  # storage down, engine not ready: abort the chunk, progress is saved
+                raise
+            self._metrics.batch_items.labels("failed").inc()  # the recipient's data is wrong: record, go on
+            return ItemStatus(id=recipient.id, status="failed", error_code=exc.code, error=exc.message)
         self._metrics.batch_items.labels("skipped" if result.reused else "ok").inc()
         return ItemStatus(id=recipient.id, status="ok", uri=result.object.uri, url=result.url,
                           duration_seconds=result.duration_seconds, checksum=result.checksum, voice=result.voice,
@@ -278,11 +292,13 @@ class BatchService:
                                           "application/x-ndjson", {"completed-at": _now()})
             status.status = "completed"
             status.manifest_uri = obj.uri
-            status.manifest_url = await asyncio.to_thread(self._storage.presign, key, 3600)
+            status.manifest_url = await self._renderer.presign(key)
         return status
 
     async def status(self, batch_id: str) -> BatchStatus:
         status, _ = await self._status(batch_id)
+        if status.manifest_uri is not None:  # a link the caller can GET, as the completion reply has
+            status.manifest_url = await self._renderer.presign(self._key(batch_id, "manifest.jsonl"))
         return status
 
     async def _status(self, batch_id: str) -> tuple[BatchStatus, list[ChunkState]]:
@@ -308,7 +324,7 @@ class BatchService:
             await self.run_chunk(batch_id, chunk)
         return await self.finalize(batch_id)
 
-    async def start(self, spec: BatchSpec, publisher: Publisher, source: str) -> tuple[str, str]:
+    async def start(self, spec: BatchSpec) -> tuple[str, str]:
         """Create the batch and set it going. Returns (batch id, mode):
 
         - ``fanout``: more than one chunk and a broker to publish to: one chunk event per chunk, so KPA
@@ -320,9 +336,9 @@ class BatchService:
         chunks = self.chunk_count(spec)
         if chunks == 1:
             return batch_id, "inline"
-        if publisher.enabled:
+        if self._publisher.enabled:
             for chunk in range(chunks):
-                await publisher.publish(make_event(BATCH_CHUNK_TYPE, source, f"{batch_id}-chunk-{chunk:05d}",
+                await self._publisher.publish(make_event(BATCH_CHUNK_TYPE, self._source, f"{batch_id}-chunk-{chunk:05d}",
                                                    {"batch_id": batch_id, "chunk": chunk}, subject=batch_id))
             return batch_id, "fanout"
         self.run_in_background(batch_id)

@@ -3,6 +3,8 @@
 Loading EmotiVoice takes seconds; the process must answer liveness meanwhile (Knative would otherwise
 kill it) and only turn ready after a warm-up synthesis succeeded. A load failure keeps the process
 alive but never ready, with the reason on the readiness endpoint, instead of a crash loop.
+
+Must not import interfaces or other service modules.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ class EngineHost:
 
     def start(self) -> None:
         """Begin loading in a background thread; returns at once."""
-        self._thread = threading.Thread(target=self._load, name="engine-load", daemon=True)
+        self._thread = threading.Thread(target=self.load, name="engine-load", daemon=True)
         self._thread.start()
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load in the calling thread (the CLI has nothing else to do meanwhile); the outcome shows on
+        ``ready`` / ``error``, never as an exception."""
         try:
             engine, seconds = self._loader()
         except Exception as exc:  # noqa: BLE001 - any load failure must become "not ready", not a crash

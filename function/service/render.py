@@ -5,6 +5,9 @@ derived from what was asked (and, for events, from the event's identity), so a r
 its result instead of redoing it. Within a process, concurrent duplicates wait for the first (single
 flight); across processes, the create-only write (S3 If-None-Match) lets exactly one upload win and the
 others return the winner's object.
+
+Rendering is a consumer of the one pipeline (:meth:`SynthesisService.open`), not a second one. Owns:
+result objects, their metadata and presigned URLs. Must not import interfaces.
 """
 
 from __future__ import annotations
@@ -12,32 +15,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from function.audio.encoding import CONTENT_TYPES, AudioFormat, Encoder, make_encoder
-from function.engines.base import AudioChunk, SynthesisRequest
-from function.service.synthesis import SynthesisService, Ticket
-from function.storage import AlreadyExists, Storage, StoredObject
+from function.audio.encoding import CONTENT_TYPES
+from function.engines.base import SynthesisRequest
+from function.errors import Kind, ServiceError
+from function.service.synthesis import SynthesisService
+from function.storage import AlreadyExists, ObjectNotFound, Storage, StoredObject
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RenderSpec:
-    text: str
-    voice: str
-    prompt: str = ""
-    speed: float = 1.0
-    language: str = "auto"
-    format: AudioFormat = "mp3"
-
-    def content_hash(self) -> str:
-        """Identity of the audio asked for: same spec, same hash, whichever pod computes it."""
-        canonical = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -69,18 +56,43 @@ class Renderer:
     def storage(self) -> Storage:
         return self._storage
 
+    async def presign(self, key: str) -> str:
+        """A download URL valid for the configured lifetime (EMOTIVOICE_PRESIGN_EXPIRY_SECONDS)."""
+        return await asyncio.to_thread(self._storage.presign, key, self._expiry)
+
     async def existing(self, key: str) -> RenderResult | None:
         obj = await asyncio.to_thread(self._storage.head, key)
         if obj is None:
             return None
-        return _result(obj, await asyncio.to_thread(self._storage.presign, key, self._expiry), True)
+        return _result(obj, await self.presign(key), True)
 
-    async def render(self, spec: RenderSpec, key: str, extra_metadata: dict[str, str] | None = None, *,
-                     queue_wait_seconds: float | None = None) -> RenderResult:
+    async def read_text(self, uri: str, param: str) -> str:
+        """A UTF-8 text input referenced by URI (``text_uri``)."""
+        try:
+            raw = await asyncio.to_thread(self._storage.read_uri, uri)
+        except ObjectNotFound as exc:
+            raise ServiceError(Kind.NOT_FOUND, "input_not_found", str(exc), param=param) from None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServiceError(Kind.INVALID, "invalid_text", f"{param} is not UTF-8 text.", param=param) from None
+
+    async def render_event(self, source: str, event_id: str, request: SynthesisRequest,
+                           text_uri: str | None = None) -> RenderResult:
+        """The result of one event's request (its text inline or at ``text_uri``), stored under a key
+        derived from the event's identity and the request, so a redelivery finds it."""
+        if text_uri is not None:
+            request = dataclasses.replace(request, text=await self.read_text(text_uri, "text_uri"))
+        identity = hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:20]
+        key = self._storage.key(f"events/{identity}-{request.content_hash()[:12]}.{request.format}")
+        return await self.render(request, key, {"event-source": source[:200], "event-id": event_id[:200]})
+
+    async def render(self, request: SynthesisRequest, key: str, extra_metadata: dict[str, str] | None = None, *,
+                     wait_for_slot: float | None = None) -> RenderResult:
         """Return the stored result for ``key``, synthesising it only if no one has yet.
 
-        ``queue_wait_seconds=None`` takes a worker slot or fails fast (Overloaded); a number waits that
-        long for one (batch items queue behind interactive traffic instead of failing).
+        ``wait_for_slot`` as in :meth:`SynthesisService.open`: None fails fast when the pod is full, a
+        number of seconds queues that long (batch items).
         """
         running = self._inflight.get(key)
         if running is not None:
@@ -89,7 +101,7 @@ class Renderer:
         future: asyncio.Future[RenderResult] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            result = await self._render_once(spec, key, extra_metadata or {}, queue_wait_seconds)
+            result = await self._render_once(request, key, extra_metadata or {}, wait_for_slot)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: duplicates re-raise it, nobody else must log it
@@ -100,33 +112,27 @@ class Renderer:
         finally:
             self._inflight.pop(key, None)
 
-    async def _render_once(self, spec: RenderSpec, key: str, extra: dict[str, str],
-                           queue_wait_seconds: float | None) -> RenderResult:
+    async def _render_once(self, request: SynthesisRequest, key: str, extra: dict[str, str],
+                           wait_for_slot: float | None) -> RenderResult:
         found = await self.existing(key)
         if found is not None:
             return found
-        ticket = (self._synthesis.admit() if queue_wait_seconds is None
-                  else await self._synthesis.admit_waiting(queue_wait_seconds))
-        try:
-            engine = await self._synthesis.ready_engine()
-            voice = engine.resolve_voice(spec.voice)
-            style = engine.resolve_style(spec.prompt)
-            data, seconds = await self._synthesise(ticket, spec, engine.sample_rate)
-        finally:
-            ticket.release()
+        job = await self._synthesis.open(request, wait_for_slot=wait_for_slot)
+        data, chunks = await job.whole()
+        seconds = sum(c.duration_seconds for c in chunks)
         checksum = hashlib.sha256(data).hexdigest()
         metadata = {
-            "voice": voice.id,
-            "emotion": style.emotion,
-            "emotion-fallback": "true" if style.fallback else "false",
-            "text-sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
+            "voice": job.voice.id,
+            "emotion": job.style.emotion,
+            "emotion-fallback": "true" if job.style.fallback else "false",
+            "text-sha256": hashlib.sha256(request.text.encode()).hexdigest(),
             "duration-seconds": f"{seconds:.3f}",
             "sha256": checksum,
-            "engine": engine.name,
+            "engine": job.engine.name,
             **extra,
         }
         try:
-            obj = await asyncio.to_thread(self._storage.put, key, data, CONTENT_TYPES[spec.format], metadata,
+            obj = await asyncio.to_thread(self._storage.put, key, data, CONTENT_TYPES[request.format], metadata,
                                           if_absent=True)
         except AlreadyExists:
             log.info("another delivery stored this result first", extra={"key": key})
@@ -134,21 +140,6 @@ class Renderer:
             if winner is not None:
                 return winner
             raise
-        url = await asyncio.to_thread(self._storage.presign, key, self._expiry)
-        return RenderResult(obj, url, round(seconds, 3), voice.id, style.emotion, style.fallback, checksum, False)
-
-    async def _synthesise(self, ticket: Ticket, spec: RenderSpec, in_rate: int) -> tuple[bytes, float]:
-        request = SynthesisRequest(spec.text, spec.voice, spec.prompt, spec.speed, spec.language)  # type: ignore[arg-type]
-        data, chunks = await encode_whole(ticket.stream(request), make_encoder(spec.format, in_rate, streaming=False))
-        return data, sum(c.duration_seconds for c in chunks)
-
-
-async def encode_whole(chunks: AsyncIterator[AudioChunk], encoder: Encoder) -> tuple[bytes, list[AudioChunk]]:
-    """A whole file from a job's chunks (encoding off the event loop), plus the chunks themselves."""
-    parts: list[bytes] = []
-    seen: list[AudioChunk] = []
-    async for chunk in chunks:
-        seen.append(chunk)
-        parts.append(await asyncio.to_thread(encoder.encode, chunk.pcm))
-    parts.append(await asyncio.to_thread(encoder.finish))
-    return b"".join(parts), seen
+        url = await self.presign(key)
+        return RenderResult(obj, url, round(seconds, 3), job.voice.id, job.style.emotion, job.style.fallback,
+                            checksum, False)

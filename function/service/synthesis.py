@@ -1,10 +1,16 @@
-"""The bounded synthesis queue every interface goes through.
+"""The one synthesis pipeline every interface goes through: validate, admit, resolve, run, stream.
+
+:meth:`SynthesisService.open` is the single entry point. HTTP streaming, the native whole-file API,
+storage renders for events and batches, and the CLI all call it and consume the :class:`Job` it returns.
 
 One process accepts at most ``workers + queue_size`` jobs (Knative's containerConcurrency matches this
 bound). Admission is decided synchronously, before any response byte is sent, so an overloaded pod
 answers 503 + Retry-After at once and the caller (or Knative's activator / the Kafka broker) retries
 elsewhere instead of waiting on unbounded memory. Engines run on worker threads, never on the event loop;
 audio comes back sentence by sentence through an asyncio queue so responses can stream.
+
+Owns: admission, text validation, the worker threads, job metrics. Must not import interfaces
+(``function.http``, ``function.events``, ``function.cli``) or other service modules that consume jobs.
 """
 
 from __future__ import annotations
@@ -15,55 +21,52 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from function.engines.base import AudioChunk, Engine, SynthesisRequest
+from function.audio.encoding import output_rate
+from function.engines.base import AudioChunk, Engine, InvalidTextError, SynthesisRequest
+from function.engines.text import has_speakable
+from function.errors import Kind, ServiceError
 from function.metrics import Metrics
 from function.service.engine_host import EngineHost
+from function.service.job import Job, JobStats
 
 log = logging.getLogger(__name__)
 
 
-class ServiceUnavailable(Exception):
-    """Retryable: the caller should come back after ``retry_after`` seconds."""
-
-    code = "unavailable"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
+def overloaded(capacity: int, retry_after: int) -> ServiceError:
+    return ServiceError(Kind.OVERLOADED, "overloaded",
+                        f"This instance is at capacity ({capacity} requests in progress or queued); retry shortly.",
+                        retry_after=retry_after)
 
 
-class Overloaded(ServiceUnavailable):
-    code = "overloaded"
+def queue_timeout(seconds: float, retry_after: int) -> ServiceError:
+    return ServiceError(Kind.OVERLOADED, "queue_timeout", f"No worker became free within {seconds:g} s; retry shortly.",
+                        retry_after=retry_after)
 
 
-class QueueTimeout(ServiceUnavailable):
-    code = "queue_timeout"
+def not_ready(failed: bool, retry_after: int) -> ServiceError:
+    return ServiceError(Kind.UNAVAILABLE, "not_ready",
+                        "The engine failed to load; this instance cannot synthesise." if failed
+                        else "The engine is still loading; retry shortly.", retry_after=retry_after)
 
 
-class NotReady(ServiceUnavailable):
-    code = "not_ready"
+def check_text(text: str, limit: int, param: str) -> None:
+    """The checks every text gets before it takes a slot: cheap, and the same for every interface."""
+    if not text.strip():
+        raise ServiceError(Kind.INVALID, "empty_input", f"'{param}' must not be empty.", param=param)
+    if len(text) > limit:
+        raise ServiceError(Kind.TOO_LARGE, "input_too_long",
+                           f"'{param}' has {len(text)} characters; the limit is {limit}.", param=param)
+    if not has_speakable(text):
+        raise ServiceError(Kind.INVALID, "invalid_text",
+                           f"'{param}' has no letters, digits or Chinese characters to speak.", param=param)
 
 
 _DONE = object()
 
 
-@dataclass
-class JobStats:
-    """What one finished job cost; filled as the job runs."""
-
-    queue_seconds: float = 0.0
-    compute_seconds: float = 0.0
-    audio_seconds: float = 0.0
-    first_audio_seconds: float | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-
 class Ticket:
-    """An admitted job's slot. ``stream`` runs the job; the slot is freed when the stream ends or
-    ``release`` is called (idempotent), whichever comes first."""
+    """An admitted job's slot, freed by ``release`` (idempotent)."""
 
     def __init__(self, service: SynthesisService) -> None:
         self._service = service
@@ -76,13 +79,6 @@ class Ticket:
             self._released = True
             self._service._release()
 
-    async def stream(self, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
-        try:
-            async for chunk in self._service._run(self, request):
-                yield chunk
-        finally:
-            self.release()
-
 
 class SynthesisService:
     def __init__(
@@ -94,11 +90,13 @@ class SynthesisService:
         queue_size: int,
         queue_timeout_seconds: float,
         retry_after_seconds: int,
+        max_input_chars: int,
     ) -> None:
         self._host = host
         self._metrics = metrics
         self.workers = workers
         self.capacity = workers + queue_size
+        self.max_input_chars = max_input_chars
         self._queue_timeout = queue_timeout_seconds
         self._retry_after = retry_after_seconds
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
@@ -108,22 +106,53 @@ class SynthesisService:
         metrics.capacity.set(self.capacity)
 
     @property
-    def engine(self) -> Engine:
-        return self._host.engine
-
-    @property
     def in_flight(self) -> int:
         return self._admitted
 
+    # --- the pipeline -----------------------------------------------------------------------------
+    async def open(self, request: SynthesisRequest, *, text_param: str = "text",
+                   wait_for_slot: float | None = None) -> Job:
+        """Validate, admit, resolve voice and style, start the engine and wait for the first audio.
+
+        ``wait_for_slot=None`` takes a slot or fails at once (interactive calls: the caller retries
+        elsewhere); a number of seconds queues for one that long (batch items wait behind interactive
+        traffic instead of failing). ``text_param`` names the text field in error messages.
+        Every failure before the first audio raises ServiceError; the slot is freed on any failure.
+        """
+        check_text(request.text, self.max_input_chars, text_param)
+        ticket = self.admit() if wait_for_slot is None else await self.admit_waiting(wait_for_slot)
+        stream: AsyncIterator[AudioChunk] | None = None
+        try:
+            engine = await self.ready_engine(self._queue_timeout - (time.monotonic() - ticket.admitted_at))
+            voice = engine.resolve_voice(request.voice)
+            style = engine.resolve_style(request.prompt)
+            stream = self._run(ticket, engine, request)
+            try:
+                first = await stream.__anext__()
+            except StopAsyncIteration:
+                raise InvalidTextError("The input produced no audio.", param=text_param) from None
+        except BaseException:
+            if stream is not None:
+                await stream.aclose()  # type: ignore[attr-defined]
+            ticket.release()
+            raise
+        rate = output_rate(request.format, request.sample_rate or engine.sample_rate)
+        return Job(engine, voice, style, request, ticket.stats, rate, first, stream)
+
+    async def ready_engine(self, timeout: float | None = None) -> Engine:
+        """The engine, waiting while it loads (requests arriving during start-up are served, not
+        dropped); not_ready when it failed or is still loading after ``timeout`` (default: queue timeout)."""
+        if not await self._host.wait_loaded(self._queue_timeout if timeout is None else max(0.0, timeout)):
+            raise not_ready(self._host.error is not None, self._retry_after)
+        return self._host.engine
+
+    # --- admission --------------------------------------------------------------------------------
     def admit(self) -> Ticket:
-        """Take a slot or raise Overloaded. Never blocks."""
+        """Take a slot or raise ``overloaded``. Never blocks."""
         with self._lock:
             if self._admitted >= self.capacity:
                 self._metrics.jobs.labels("rejected").inc()
-                raise Overloaded(
-                    f"This instance is at capacity ({self.capacity} requests in progress or queued); retry shortly.",
-                    self._retry_after,
-                )
+                raise overloaded(self.capacity, self._retry_after)
             self._admitted += 1
             self._metrics.in_flight.set(self._admitted)
             self._metrics.queue_depth.set(self._admitted - self._running)
@@ -136,7 +165,7 @@ class SynthesisService:
         while True:
             try:
                 return self.admit()
-            except Overloaded:
+            except ServiceError:
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(delay)
@@ -153,19 +182,17 @@ class SynthesisService:
             self._running += delta
             self._metrics.queue_depth.set(self._admitted - self._running)
 
-    async def ready_engine(self, timeout: float | None = None) -> Engine:
-        """The engine, waiting while it loads (requests arriving during start-up are served, not
-        dropped); NotReady when it failed or is still loading after ``timeout`` (default: queue timeout)."""
-        if not await self._host.wait_loaded(self._queue_timeout if timeout is None else max(0.0, timeout)):
-            raise NotReady(
-                "The engine failed to load; this instance cannot synthesise." if self._host.error
-                else "The engine is still loading; retry shortly.",
-                self._retry_after,
-            )
-        return self._host.engine
+    # --- running ----------------------------------------------------------------------------------
+    async def _run(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+        """The engine on a worker thread, its chunks handed over through an asyncio queue. The slot is
+        released when this generator ends, however it ends."""
+        try:
+            async for chunk in self._work(ticket, engine, request):
+                yield chunk
+        finally:
+            ticket.release()
 
-    async def _run(self, ticket: Ticket, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
-        engine = await self.ready_engine(self._queue_timeout - (time.monotonic() - ticket.admitted_at))
+    async def _work(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         started = asyncio.Event()  # set from the worker thread through the loop
@@ -209,10 +236,7 @@ class SynthesisService:
             except TimeoutError:
                 cancelled.set()  # the worker, when it gets to this job, drops it at once
                 outcome = "timeout"
-                raise QueueTimeout(
-                    f"No worker became free within {self._queue_timeout:g} s; retry shortly.",
-                    self._retry_after,
-                ) from None
+                raise queue_timeout(self._queue_timeout, self._retry_after) from None
             while True:
                 item = await queue.get()
                 if item is _DONE:
@@ -240,4 +264,3 @@ class SynthesisService:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-

@@ -1,9 +1,12 @@
-"""The storage contract and its errors.
+"""The storage contract and its errors (kinds of the one error model in ``function.errors``).
 
 Errors are split by what the caller should do: ``StorageUnavailable`` is retryable (the event layer
 answers 503 so the broker redelivers later), ``ObjectNotFound`` is the caller's data being wrong
 (a referenced input that does not exist: permanent), ``StorageConfigError`` is a deployment mistake found
-at start-up (missing bucket, bad credentials) that keeps the pod from turning ready.
+at start-up (missing bucket, bad credentials) that keeps the pod from turning ready. Library errors
+(botocore, OSError) are translated into these in the backend that calls the library.
+
+A leaf: imports nothing of ours but ``function.errors`` and ``function.settings``.
 """
 
 from __future__ import annotations
@@ -11,27 +14,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
-class StorageError(Exception):
-    code = "storage_error"
+from function.errors import DefinedError, Kind
 
 
-class StorageUnavailable(StorageError):
-    code = "storage_unavailable"
+class StorageError(DefinedError, code="storage_error", kind=Kind.UNAVAILABLE):
+    """A storage failure in the one error model; subclasses fix the code and kind."""
 
 
-class StorageConfigError(StorageError):
-    code = "storage_misconfigured"
+class StorageUnavailable(StorageError, code="storage_unavailable"):
+    """Storage did not answer or failed: retryable."""
 
 
-class ObjectNotFound(StorageError):
-    code = "object_not_found"
+class StorageConfigError(StorageError, code="storage_misconfigured"):
+    """Bucket missing, credentials refused: retryable for a request (an operator can fix it while the
+    broker redelivers), fatal for readiness."""
 
 
-class AlreadyExists(StorageError):
+class ObjectNotFound(StorageError, code="object_not_found", kind=Kind.NOT_FOUND):
+    """A key or referenced object that does not exist: permanent."""
+
+
+class AlreadyExists(StorageError, code="already_exists", kind=Kind.CONFLICT):
     """A create-only write found the key taken (another delivery of the same event won the race)."""
-
-    code = "already_exists"
 
 
 @dataclass(frozen=True)
@@ -71,4 +75,8 @@ class Storage(Protocol):
 
     def presign(self, key: str, expires_seconds: int) -> str:
         """A URL anyone can GET for ``expires_seconds``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; called once at shutdown."""
         ...

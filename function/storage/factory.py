@@ -1,4 +1,7 @@
-"""Build the configured storage backend from settings."""
+"""Build the configured storage backend from settings.
+
+A leaf: imports only ``function.settings`` and the storage backends.
+"""
 
 from __future__ import annotations
 

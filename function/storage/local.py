@@ -1,5 +1,8 @@
 """Local-directory storage: the embedded default, so events and batches work with no S3 at hand.
-Writes go to a temporary file renamed into place, so readers never see half an object."""
+Writes go to a temporary file renamed into place, so readers never see half an object.
+
+A leaf: OSError and path problems become storage ServiceErrors here.
+"""
 
 from __future__ import annotations
 
@@ -89,3 +92,6 @@ class LocalStorage:
     def presign(self, key: str, expires_seconds: int) -> str:
         """Local files have no signed URLs; the file URI is the honest answer."""
         return self._path(key).as_uri()
+
+    def close(self) -> None:
+        """Nothing held open between calls."""

@@ -1,4 +1,7 @@
-"""S3-compatible storage through boto3 (AWS, SeaweedFS, MinIO, ...)."""
+"""S3-compatible storage through boto3 (AWS, SeaweedFS, MinIO, ...).
+
+A leaf: botocore's exceptions become storage ServiceErrors here, nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -140,3 +143,6 @@ class S3Storage:
         return self._client.generate_presigned_url(  # type: ignore[no-any-return]
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds
         )
+
+    def close(self) -> None:
+        self._client.close()

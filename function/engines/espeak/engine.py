@@ -1,5 +1,8 @@
 """The embedded default engine: espeak-ng. Small, instant to load, Chinese and English, so a fresh
-machine speaks at once while EmotiVoice checkpoints are not configured."""
+machine speaks at once while EmotiVoice checkpoints are not configured.
+
+Must not import the EmotiVoice engine, the service layer or interfaces.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Debian's 1.51 reads Mandarin tone digits aloud, so we never use a system espeak. libespeak-ng keeps one
 global synthesiser per process and is not re-entrant: every call goes through one lock.
+
+ctypes errors become engine ServiceErrors here. Must not import the service layer or interfaces.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Emotion -> espeak prosody. espeak has no emotion model, so each of EmotiVoice's seven emotions is
 rendered with the prosodic cues listeners associate with it: pitch level, pitch range (expressiveness),
-rate and loudness. Intensity scales the deviation from neutral ("very sad" is sadder than "sad")."""
+rate and loudness. Intensity scales the deviation from neutral ("very sad" is sadder than "sad").
+
+Must not import the service layer or interfaces.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 Each voice is an espeak-ng variant (f1..f5, m1..m7) on a primary language. Runs of the other language
 inside a sentence are spoken with the same variant on that language's base voice, so a "Chinese" voice
 reads embedded English words in English and vice versa.
+
+Must not import the service layer or interfaces.
 """
 
 from __future__ import annotations

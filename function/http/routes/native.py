@@ -1,19 +1,19 @@
-"""Native synthesis API: explicit speaker, emotion or free-text prompt, language, and JSON metadata."""
+"""Native synthesis API: explicit speaker, emotion or free-text prompt, language, and JSON metadata.
+
+Imports ``function.edge`` and the service layer; never ``function.events``.
+"""
 
 from __future__ import annotations
 
 import base64
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from function.audio.encoding import CONTENT_TYPES, make_encoder, output_rate
+from function.audio.encoding import CONTENT_TYPES
+from function.edge.context import RuntimeDep
 from function.engines.base import SynthesisRequest
-from function.http import audio_stream
-from function.http.context import AppContext, get_context
-from function.http.job import begin
 from function.http.schemas import ErrorOut, SynthesizeMetadata, SynthesizeRequest
 
 router = APIRouter(tags=["native"])
@@ -27,37 +27,30 @@ _ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422, 503)}
                **_ERRORS},
     summary="Synthesise with explicit speaker, emotion/prompt and language",
 )
-async def synthesize(body: SynthesizeRequest, ctx: Annotated[AppContext, Depends(get_context)]) -> Response:
+async def synthesize(body: SynthesizeRequest, rt: RuntimeDep) -> Response:
     started_at = time.perf_counter()
-    request = SynthesisRequest(
-        text=body.text, voice=body.speaker, prompt=body.style_prompt, speed=body.speed, language=body.language
-    )
-    job = await begin(ctx, request, "text")
-    rate = output_rate(body.format, body.sample_rate or job.engine.sample_rate)
-    headers = job.headers(rate)
-    media_type = CONTENT_TYPES[body.format]
+    request = SynthesisRequest(text=body.text, voice=body.speaker, prompt=body.style_prompt, speed=body.speed,
+                               language=body.language, format=body.format, sample_rate=body.sample_rate)
+    job = await rt.synthesis.open(request, text_param="text")
     if body.stream and not body.metadata:
-        encoder = make_encoder(body.format, job.engine.sample_rate, rate, streaming=True)
-        return StreamingResponse(audio_stream.encoded(job.started, encoder), media_type=media_type, headers=headers)
-    encoder = make_encoder(body.format, job.engine.sample_rate, rate, streaming=False)
+        return StreamingResponse(job.encoded(), media_type=job.media_type, headers=job.headers())
     encode_started = time.perf_counter()
-    audio, chunks = await audio_stream.collect(job.started, encoder)
-    stats = job.ticket.stats
+    audio, chunks = await job.whole()
     if not body.metadata:
-        return Response(audio, media_type=media_type, headers=headers)
-    engine_seconds = sum(stats.timings.values())
+        return Response(audio, media_type=job.media_type, headers=job.headers())
+    stats = job.stats
     timings = {
         "queue": round(stats.queue_seconds, 6),
         **{k: round(v, 6) for k, v in stats.timings.items()},
         "encode": round(max(0.0, time.perf_counter() - encode_started - stats.compute_seconds), 6),
-        "engine_total": round(engine_seconds, 6),
+        "engine_total": round(sum(stats.timings.values()), 6),
         "total": round(time.perf_counter() - started_at, 6),
     }
     meta = SynthesizeMetadata(
         audio=base64.b64encode(audio).decode(),
         format=body.format,
-        content_type=media_type,
-        sample_rate=rate,
+        content_type=job.media_type,
+        sample_rate=job.sample_rate,
         duration_seconds=round(sum(c.duration_seconds for c in chunks), 6),
         engine=job.engine.name,
         voice=job.voice.id,
@@ -66,4 +59,4 @@ async def synthesize(body: SynthesizeRequest, ctx: Annotated[AppContext, Depends
         sentences=len(chunks),
         timings=timings,
     )
-    return JSONResponse(meta.model_dump(), headers=headers)
+    return JSONResponse(meta.model_dump(), headers=job.headers())

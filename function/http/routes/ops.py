@@ -1,13 +1,14 @@
-"""Operational endpoints on the Knative Functions paths: liveness, readiness, Prometheus metrics."""
+"""Operational endpoints on the Knative Functions paths: liveness, readiness, Prometheus metrics.
+
+Imports ``function.edge``; readiness itself is decided by ``Runtime.readiness``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from function.http.context import AppContext, get_context
+from function.edge.context import RuntimeDep
 from function.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
@@ -20,16 +21,12 @@ async def liveness() -> dict[str, str]:
 
 
 @router.get("/health/readiness")
-async def readiness(ctx: Annotated[AppContext, Depends(get_context)]) -> JSONResponse:
-    """Ready only after the engine loaded and a warm-up synthesis succeeded."""
-    if ctx.host.ready:
-        return JSONResponse({"status": "ready", "engine": ctx.host.engine.name,
-                             "load_seconds": ctx.host.load_seconds})
-    if ctx.host.error:
-        return JSONResponse({"status": "failed", "error": ctx.host.error}, status_code=503)
-    return JSONResponse({"status": "loading"}, status_code=503)
+async def readiness(rt: RuntimeDep) -> JSONResponse:
+    """Ready only after the engine loaded and a warm-up synthesis succeeded (decided by the runtime)."""
+    state = rt.readiness()
+    return JSONResponse({"status": state.status, **state.details}, status_code=200 if state.ready else 503)
 
 
 @router.get("/metrics")
-async def metrics(ctx: Annotated[AppContext, Depends(get_context)]) -> Response:
-    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(rt: RuntimeDep) -> Response:
+    return Response(rt.metrics.render(), media_type=CONTENT_TYPE)

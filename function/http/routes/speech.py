@@ -1,18 +1,18 @@
-"""OpenAI-compatible speech API: what an unmodified OpenAI SDK calls."""
+"""OpenAI-compatible speech API: what an unmodified OpenAI SDK calls.
+
+Imports ``function.edge`` and the service layer; never ``function.events``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
-from function.audio.encoding import CONTENT_TYPES, make_encoder, output_rate
+from function.audio.encoding import CONTENT_TYPES
+from function.edge.context import RuntimeDep
 from function.engines.base import SynthesisRequest
-from function.http import audio_stream
-from function.http.context import AppContext, get_context
-from function.http.job import begin
 from function.http.schemas import ErrorOut, ModelOut, ModelsOut, SpeechRequest, VoiceOut, VoicesOut
+from function.http.sse import sse
 
 router = APIRouter(tags=["openai"])
 
@@ -26,26 +26,18 @@ MODEL_IDS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
     responses={200: {"content": {t: {} for t in set(CONTENT_TYPES.values()) | {"text/event-stream"}}}, **_ERRORS},
     summary="Create speech (OpenAI-compatible)",
 )
-async def create_speech(body: SpeechRequest, ctx: Annotated[AppContext, Depends(get_context)]) -> Response:
-    request = SynthesisRequest(
-        text=body.input, voice=body.voice_id, prompt=body.instructions or "", speed=body.speed
-    )
-    job = await begin(ctx, request, "input")
-    rate = output_rate(body.response_format, OPENAI_RATE)
-    encoder = make_encoder(body.response_format, job.engine.sample_rate, rate, streaming=True)
-    headers = job.headers(rate)
+async def create_speech(body: SpeechRequest, rt: RuntimeDep) -> Response:
+    request = SynthesisRequest(text=body.input, voice=body.voice_id, prompt=body.instructions or "", speed=body.speed,
+                               format=body.response_format, sample_rate=OPENAI_RATE)
+    job = await rt.synthesis.open(request, text_param="input")
     if body.stream_format == "sse":
-        return StreamingResponse(
-            audio_stream.sse(job.started, encoder, len(body.input)), media_type="text/event-stream", headers=headers
-        )
-    return StreamingResponse(
-        audio_stream.encoded(job.started, encoder), media_type=CONTENT_TYPES[body.response_format], headers=headers
-    )
+        return StreamingResponse(sse(job, len(body.input)), media_type="text/event-stream", headers=job.headers())
+    return StreamingResponse(job.encoded(), media_type=job.media_type, headers=job.headers())
 
 
 @router.get("/v1/audio/voices", response_model=VoicesOut, responses={503: {"model": ErrorOut}})
-async def list_voices(ctx: Annotated[AppContext, Depends(get_context)]) -> VoicesOut:
-    engine = await ctx.engine()
+async def list_voices(rt: RuntimeDep) -> VoicesOut:
+    engine = await rt.synthesis.ready_engine()
     return VoicesOut(
         engine=engine.name,
         data=[
@@ -57,7 +49,7 @@ async def list_voices(ctx: Annotated[AppContext, Depends(get_context)]) -> Voice
 
 
 @router.get("/v1/models", response_model=ModelsOut)
-async def list_models(ctx: Annotated[AppContext, Depends(get_context)]) -> ModelsOut:
+async def list_models(rt: RuntimeDep) -> ModelsOut:
     """OpenAI's model names are accepted for compatibility; all are served by the configured engine."""
-    engine_name = ctx.settings.chosen_engine()
+    engine_name = rt.settings.chosen_engine()
     return ModelsOut(data=[ModelOut(id=m) for m in (engine_name, *MODEL_IDS)])
