@@ -77,17 +77,20 @@ def main() -> None:
 @click.option("--host", default=None, help="Bind address (default: EMOTIVOICE_HOST or 0.0.0.0).")
 @click.option("--port", type=int, default=None, help="Port (default: PORT or 8080).")
 def serve(host: str | None, port: int | None) -> None:
-    """Run the HTTP server (OpenAI-compatible + native API, health, metrics)."""
-    import uvicorn
+    """Run the HTTP server (OpenAI-compatible + native API, CloudEvents, health, metrics).
 
+    SIGTERM drains: readiness fails at once, new work gets 503 shutting_down, admitted work completes
+    (up to EMOTIVOICE_REQUEST_TIMEOUT_SECONDS), then the process exits. A second signal exits at once.
+    """
     from function.http.app import create_app
+    from function.http.server import serve as run_server
     from function.logs import configure
+    from function.service.runtime import Runtime
 
     settings = load_settings()
     configure(settings.log_level, settings.log_format)
-    app = create_app(settings)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_config=None,
-                timeout_graceful_shutdown=30)
+    runtime = Runtime(settings)
+    run_server(runtime, create_app(settings, runtime=runtime), host or settings.host, port or settings.port)
 
 
 @main.command()

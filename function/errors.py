@@ -127,6 +127,12 @@ class DefinedError(ServiceError):
         super().__init__(self.kind_default, self.code_default, message, param=param, retry_after=retry_after)
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """A caller's value quoted for a message, cut short: error messages echo identifiers, never whole inputs."""
+    text = repr(value[:limit])
+    return text if len(value) <= limit else f"{text}… ({len(value)} characters)"
+
+
 def error_body(error: ServiceError) -> dict[str, object]:
     """OpenAI's error body: ``{"error": {"code", "message", "param", "type"}}`` (HTTP and event ingress)."""
     return {"error": {"code": error.code, "message": error.message, "param": error.param,

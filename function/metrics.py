@@ -84,7 +84,8 @@ class Metrics:
         )
         self.jobs = Counter(
             "emotivoice_synthesis_jobs_total",
-            "Synthesis jobs by outcome: ok, error, cancelled, rejected (overload), timeout (queue wait).",
+            "Synthesis jobs by outcome: ok, error, cancelled, rejected (overload), timeout (queue wait), "
+            "deadline (EMOTIVOICE_REQUEST_TIMEOUT_SECONDS), stalled (client stopped reading).",
             ["outcome"],
             registry=r,
         )
@@ -96,6 +97,26 @@ class Metrics:
         self.queue_depth = Gauge(
             "emotivoice_queue_depth",
             "Synthesis jobs admitted and waiting for a worker.",
+            registry=r,
+        )
+        self.stalled_streams = Counter(
+            "emotivoice_stalled_streams_total",
+            "Streamed responses cut off because the client read nothing for EMOTIVOICE_STALL_TIMEOUT_SECONDS.",
+            registry=r,
+        )
+        self.deadline_exceeded = Counter(
+            "emotivoice_deadline_exceeded_total",
+            "Synthesis jobs stopped at EMOTIVOICE_REQUEST_TIMEOUT_SECONDS.",
+            registry=r,
+        )
+        self.draining = Gauge(
+            "emotivoice_draining",
+            "1 from SIGTERM until exit: the pod finishes admitted work and takes no new work.",
+            registry=r,
+        )
+        self.storage_breaker_open = Gauge(
+            "emotivoice_storage_breaker_open",
+            "1 while the storage circuit breaker refuses calls (storage known to be down).",
             registry=r,
         )
         self.capacity = Gauge(

@@ -38,6 +38,10 @@ _CODECS: dict[str, tuple[str, str]] = {
 }
 # Rates each encoder accepts; the encoder resamples to the nearest one at or above the input.
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+# MPEG-1/2/2.5 rates: the only ones MP3 frames can carry; ADTS AAC's table (above 48 kHz excluded).
+_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_FORMAT_RATES: dict[str, tuple[int, ...]] = {"opus": _OPUS_RATES, "mp3": _MP3_RATES, "aac": _AAC_RATES}
 _STREAMING_SIZE = 0xFFFFFFFF
 
 
@@ -176,9 +180,11 @@ class ResamplingEncoder:
 
 
 def output_rate(fmt: AudioFormat, requested: int) -> int:
-    """The rate a format will really carry for a requested rate (Opus only knows five rates)."""
-    if fmt == "opus" and requested not in _OPUS_RATES:
-        return next((r for r in _OPUS_RATES if r >= requested), 48_000)
+    """The rate a format will really carry for a requested rate: Opus knows five rates, MP3 and AAC
+    nine; any other request gets the nearest one at or above it (the X-Sample-Rate header says which)."""
+    rates = _FORMAT_RATES.get(fmt)
+    if rates is not None and requested not in rates:
+        return next((r for r in rates if r >= requested), rates[-1])
     return requested
 
 

@@ -54,6 +54,8 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
             envelope = json.loads(body)
         except ValueError:
             raise malformed("invalid_cloudevent", "The structured CloudEvent is not valid JSON.") from None
+        except RecursionError:
+            raise malformed("invalid_cloudevent", "The structured CloudEvent is nested too deeply.") from None
         if not isinstance(envelope, dict):
             raise malformed("invalid_cloudevent", "The structured CloudEvent must be a JSON object.")
         attrs = {name: envelope.get(name) for name in _REQUIRED}
@@ -79,6 +81,8 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
             data = json.loads(data)
         except ValueError:
             raise malformed("invalid_event_data", "Event data is not valid JSON.") from None
+        except RecursionError:
+            raise malformed("invalid_event_data", "Event data is nested too deeply.") from None
     if not isinstance(data, dict):
         raise malformed("invalid_event_data", "Event data must be a JSON object.")
     return Incoming(id=str(attrs["id"]), source=str(attrs["source"]), type=str(attrs["type"]), data=data)

@@ -109,10 +109,9 @@ async def _synthesis(rt: Runtime, incoming: Incoming) -> Response:
 
 
 async def _batch(rt: Runtime, incoming: Incoming) -> Response:
-    batch_id, mode = await rt.batches.start(_data(BatchSpec, incoming))
+    batch_id, mode = await rt.batches.start(_data(BatchSpec, incoming), subject=incoming.source)
     if mode == "inline":
-        state = await rt.batches.run_chunk(batch_id, 0)
-        status = await rt.batches.finalize(batch_id)
+        state, status = await rt.batches.run_inline(batch_id, subject=incoming.source)
         return _completed(rt, incoming, t.BATCH_COMPLETED, t.BatchProgress(request=incoming.ref, batch=status,
                                                                             items=state.items))
     return _completed(rt, incoming, t.BATCH_PROGRESS,

@@ -39,6 +39,11 @@ def install(app: FastAPI) -> None:
         return error_response(ServiceError(kind_for_status(exc.status_code), code, str(exc.detail)),
                               status=exc.status_code)
 
+    @app.exception_handler(RecursionError)
+    async def _nested(_: Request, exc: RecursionError) -> JSONResponse:
+        # json.loads of a body like [[[[...]]]] 100,000 levels deep: the input's fault, not ours.
+        return error_response(ServiceError(Kind.INVALID, "invalid_json", "The request body is nested too deeply."))
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")

@@ -25,11 +25,11 @@ import string
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from function.audio.encoding import AudioFormat
 from function.engines.base import SynthesisRequest
-from function.errors import Kind, ServiceError
+from function.errors import Kind, ServiceError, shown
 from function.metrics import Metrics
 from function.service.render import Renderer
 from function.sink import Publisher, make_event
@@ -144,6 +144,13 @@ def unknown_batch(batch_id: str) -> ServiceError:
     return ServiceError(Kind.NOT_FOUND, "unknown_batch", f"No batch {batch_id!r}.", param="batch_id")
 
 
+def _text_or_empty(template: str, recipient: Recipient) -> str:
+    try:
+        return render_text(template, recipient)
+    except (KeyError, IndexError, ValueError):
+        return ""  # fails as an item (template_field_missing), costs nothing
+
+
 def render_text(template: str, recipient: Recipient) -> str:
     values = {**recipient.fields, "name": recipient.name, "id": recipient.id}
     return template.format_map(values)
@@ -151,17 +158,26 @@ def render_text(template: str, recipient: Recipient) -> str:
 
 class BatchService:
     def __init__(self, renderer: Renderer, metrics: Metrics, publisher: Publisher, *, event_source: str,
-                 max_recipients: int, chunk_size: int, workers: int, item_wait_seconds: float = 600.0) -> None:
+                 max_recipients: int, chunk_size: int, workers: int, item_wait_seconds: float = 600.0,
+                 max_total_chars: int = 1_000_000, max_audio_seconds: float = 36_000.0, max_running: int = 2,
+                 max_per_subject: int = 2, retry_after_seconds: int = 1) -> None:
         self._renderer = renderer
         self._storage = renderer.storage
         self._metrics = metrics
         self._publisher = publisher
         self._source = event_source
         self.max_recipients = max_recipients
+        self.max_total_chars = max_total_chars
+        self.max_audio_seconds = max_audio_seconds
+        self.max_per_subject = max_per_subject
         self.chunk_size = chunk_size
         self._parallel = max(1, workers)
         self._item_wait = item_wait_seconds
+        self._retry_after = retry_after_seconds
+        self._turns = asyncio.Semaphore(max_running)  # background batches worked on at once
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[str, str] = {}  # batch id -> subject, for batches this pod works on now
+        self._draining = False
 
     # --- keys -------------------------------------------------------------------------------------
     def _key(self, batch_id: str, name: str) -> str:
@@ -175,25 +191,39 @@ class BatchService:
         if not spec.recipients_uri:
             return spec
         try:
-            raw = (await asyncio.to_thread(self._storage.read_uri, spec.recipients_uri)).decode("utf-8")
-        except ObjectNotFound as exc:
-            raise invalid_recipients(f"recipients file {spec.recipients_uri!r} not found") from None
-        except UnicodeDecodeError as exc:
+            raw = (await asyncio.to_thread(self._storage.read_reference, spec.recipients_uri)).decode("utf-8")
+        except ObjectNotFound:
+            raise invalid_recipients(f"recipients file {shown(spec.recipients_uri)} not found") from None
+        except UnicodeDecodeError:
             raise invalid_recipients("the recipients file is not UTF-8") from None
+        # Error messages below say where the file is wrong, never what it holds.
         try:
             stripped = raw.lstrip()
             rows = json.loads(stripped) if stripped.startswith("[") else [
                 json.loads(line) for line in raw.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise invalid_recipients(f"the recipients file is not JSON lines or a JSON array "
+                                     f"({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        except (ValueError, RecursionError):
+            raise invalid_recipients("the recipients file is not JSON lines or a JSON array") from None
+        try:
             # The stored spec carries the recipients themselves: the file may change later, the batch must not.
             return BatchSpec.model_validate({**spec.model_dump(exclude={"recipients_uri"}), "recipients": rows})
-        except ValueError as exc:
-            raise invalid_recipients(f"the recipients file is not valid: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "recipients"
+            raise invalid_recipients(f"the recipients file is not valid: {exc.error_count()} problem(s), the first "
+                                     f"at {where} ({first.get('type', 'invalid')})") from None
 
     async def create(self, spec: BatchSpec) -> tuple[str, BatchSpec]:
         """Store the spec (idempotently); return the batch id and the spec as stored (recipients resolved)."""
         spec = await self._resolve_recipients(spec)
         if len(spec.recipients) > self.max_recipients:
             raise batch_too_large(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
+        chars = sum(len(_text_or_empty(spec.template, r)) for r in spec.recipients)
+        if chars > self.max_total_chars:
+            raise batch_too_large(f"the greetings add up to {chars} characters; the limit is {self.max_total_chars} "
+                                  "(EMOTIVOICE_BATCH_MAX_TOTAL_CHARS)")
         batch_id = spec.batch_id or spec.derived_id()
         spec = spec.model_copy(update={"batch_id": batch_id})
         body = spec.model_dump_json().encode()
@@ -229,10 +259,20 @@ class BatchService:
         todo = [r for r in spec.recipients[start:end] if r.id not in finished]
         lock = asyncio.Lock()
         gate = asyncio.Semaphore(self._parallel)
+        # Audio budget: what every chunk produced so far (other pods' included), then this chunk's items.
+        # Chunks running at the same time on other pods may overshoot it by at most their own items.
+        used = [await self._audio_used(batch_id, spec)]
 
         async def one(recipient: Recipient) -> None:
             async with gate:
-                item = await self._item(batch_id, spec, recipient)
+                if used[0] >= self.max_audio_seconds:
+                    self._metrics.batch_items.labels("failed").inc()
+                    item = ItemStatus(id=recipient.id, status="failed", error_code="batch_audio_budget_exceeded",
+                                      error=f"the batch reached its audio budget of {self.max_audio_seconds:g} s "
+                                      "(EMOTIVOICE_BATCH_MAX_AUDIO_SECONDS)")
+                else:
+                    item = await self._item(batch_id, spec, recipient)
+                    used[0] += item.duration_seconds or 0.0
             async with lock:
                 state.items.append(item)
                 await self._save_chunk(batch_id, state)
@@ -317,6 +357,10 @@ class BatchService:
             chunks=n, chunks_complete=complete, manifest_uri=manifest.uri if manifest else None,
         ), chunks
 
+    async def _audio_used(self, batch_id: str, spec: BatchSpec) -> float:
+        chunks = await asyncio.gather(*(self._load_chunk(batch_id, i) for i in range(self.chunk_count(spec))))
+        return sum(it.duration_seconds or 0.0 for c in chunks if c for it in c.items)
+
     async def run_all(self, batch_id: str) -> BatchStatus:
         """Every chunk in this process, in order (no broker to fan out to)."""
         spec = await self.spec(batch_id)
@@ -324,14 +368,26 @@ class BatchService:
             await self.run_chunk(batch_id, chunk)
         return await self.finalize(batch_id)
 
-    async def start(self, spec: BatchSpec) -> tuple[str, str]:
+    async def start(self, spec: BatchSpec, subject: str) -> tuple[str, str]:
         """Create the batch and set it going. Returns (batch id, mode):
 
         - ``fanout``: more than one chunk and a broker to publish to: one chunk event per chunk, so KPA
           scales out on the chunk deliveries instead of one pod grinding through the whole batch;
-        - ``inline``: a single chunk: the caller runs it now (``run_chunk(id, 0)``);
+        - ``inline``: a single chunk: the caller runs it (``run_inline``, or ``run_in_background``);
         - ``background``: several chunks and no broker: this process works through them in the background.
+
+        ``subject`` is who asked (JWT subject, event source): one subject may have at most
+        ``max_per_subject`` batches running on this pod (429 ``too_many_batches`` beyond it).
         """
+        if self._draining:
+            raise ServiceError(Kind.UNAVAILABLE, "shutting_down", "This instance is shutting down; retry.",
+                               retry_after=self._retry_after)
+        running = sum(1 for who in self._running.values() if who == subject)
+        if running >= self.max_per_subject and (spec.batch_id is None or spec.batch_id not in self._running):
+            raise ServiceError(Kind.RATE_LIMITED, "too_many_batches",
+                               f"{running} of your batches are running on this instance; the limit is "
+                               f"{self.max_per_subject} (EMOTIVOICE_BATCH_MAX_PER_SUBJECT). Retry when one finished.",
+                               retry_after=max(1, self._retry_after) * 10)
         batch_id, spec = await self.create(spec)
         chunks = self.chunk_count(spec)
         if chunks == 1:
@@ -341,21 +397,52 @@ class BatchService:
                 await self._publisher.publish(make_event(BATCH_CHUNK_TYPE, self._source, f"{batch_id}-chunk-{chunk:05d}",
                                                    {"batch_id": batch_id, "chunk": chunk}, subject=batch_id))
             return batch_id, "fanout"
-        self.run_in_background(batch_id)
+        self.run_in_background(batch_id, subject)
         return batch_id, "background"
 
-    def run_in_background(self, batch_id: str) -> None:
+    async def run_inline(self, batch_id: str, subject: str) -> tuple[ChunkState, BatchStatus]:
+        """A one-chunk batch, now, in the caller's request (the event ingress)."""
+        self._running[batch_id] = subject
+        try:
+            state = await self.run_chunk(batch_id, 0)
+            return state, await self.finalize(batch_id)
+        finally:
+            self._running.pop(batch_id, None)
+
+    def run_in_background(self, batch_id: str, subject: str) -> None:
+        """Work through the batch in this process, at most ``max_running`` batches at once (the rest
+        wait their turn, status ``pending``). A batch already running here is not started twice."""
+        if batch_id in self._running:
+            return
+        self._running[batch_id] = subject
+
         async def runner() -> None:
             try:
-                await self.run_all(batch_id)
+                async with self._turns:
+                    await self.run_all(batch_id)
             except Exception:
                 log.exception("batch stopped; POST it again (same batch_id) to resume", extra={"batch": batch_id})
+            finally:
+                self._running.pop(batch_id, None)
 
         task = asyncio.get_running_loop().create_task(runner(), name=f"batch-{batch_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def begin_drain(self) -> None:
+        """No new batches; batches already accepted go on (``wait_idle``)."""
+        self._draining = True
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait for the background batches (True when all finished within ``timeout``)."""
+        pending = [t for t in self._tasks if not t.done()]
+        if not pending:
+            return True
+        done, _ = await asyncio.wait(pending, timeout=max(0.0, timeout))
+        return len(done) == len(pending)
+
     def cancel_background(self) -> None:
+        """At exit: stop what is left; progress is saved per item, so a re-POST or redelivery resumes."""
         for task in self._tasks:
             task.cancel()
 

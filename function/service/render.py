@@ -69,7 +69,7 @@ class Renderer:
     async def read_text(self, uri: str, param: str) -> str:
         """A UTF-8 text input referenced by URI (``text_uri``)."""
         try:
-            raw = await asyncio.to_thread(self._storage.read_uri, uri)
+            raw = await asyncio.to_thread(self._storage.read_reference, uri)
         except ObjectNotFound as exc:
             raise ServiceError(Kind.NOT_FOUND, "input_not_found", str(exc), param=param) from None
         try:
@@ -80,12 +80,33 @@ class Renderer:
     async def render_event(self, source: str, event_id: str, request: SynthesisRequest,
                            text_uri: str | None = None) -> RenderResult:
         """The result of one event's request (its text inline or at ``text_uri``), stored under a key
-        derived from the event's identity and the request, so a redelivery finds it."""
+        derived from the event's identity and the request, so a redelivery finds it.
+
+        CloudEvents identify an event by (source, id): the same pair with different content is a
+        producer's bug, answered with the permanent ``event_id_conflict`` rather than another event's
+        result. A small marker object per event records what it asked for.
+        """
         if text_uri is not None:
             request = dataclasses.replace(request, text=await self.read_text(text_uri, "text_uri"))
         identity = hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:20]
-        key = self._storage.key(f"events/{identity}-{request.content_hash()[:12]}.{request.format}")
+        content = request.content_hash()
+        await self._claim_event(self._storage.key(f"event-ids/{identity}.json"), content)
+        key = self._storage.key(f"events/{identity}-{content[:12]}.{request.format}")
         return await self.render(request, key, {"event-source": source[:200], "event-id": event_id[:200]})
+
+    async def _claim_event(self, marker: str, content: str) -> None:
+        found = await asyncio.to_thread(self._storage.head, marker)
+        if found is None:
+            try:
+                await asyncio.to_thread(self._storage.put, marker, b"{}", "application/json", {"content-sha256": content},
+                                        if_absent=True)
+                return
+            except AlreadyExists:
+                found = await asyncio.to_thread(self._storage.head, marker)
+        if found is not None and found.metadata.get("content-sha256", content) != content:
+            raise ServiceError(Kind.CONFLICT, "event_id_conflict",
+                               "This event's source and id were used before for a different request; give each "
+                               "request its own id.")
 
     async def render(self, request: SynthesisRequest, key: str, extra_metadata: dict[str, str] | None = None, *,
                      wait_for_slot: float | None = None) -> RenderResult:

@@ -27,6 +27,7 @@ from function.service.synthesis import SynthesisService
 from function.settings import Settings
 from function.sink import Publisher
 from function.storage import Storage, StorageUnavailable, open_storage
+from function.storage.breaker import BreakerStorage
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Readiness:
     ready: bool
-    status: Literal["ready", "loading", "failed"]
+    status: Literal["ready", "loading", "failed", "draining"]
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,6 +70,8 @@ class Runtime:
         self.settings = settings
         self.metrics = Metrics()
         self.storage = open_storage(settings)
+        if isinstance(self.storage, BreakerStorage):
+            self.storage.on_change = lambda is_open: self.metrics.storage_breaker_open.set(int(is_open))
         self.host = EngineHost(_startup_loader(settings, self.storage, loader or (lambda: load_engine(settings))))
         self.host.on_ready(self._engine_ready)
         self.synthesis = SynthesisService(
@@ -79,12 +82,21 @@ class Runtime:
             queue_timeout_seconds=settings.queue_timeout_seconds,
             retry_after_seconds=settings.retry_after_seconds,
             max_input_chars=settings.max_input_chars,
+            interactive_reserved=settings.interactive_reserved_slots,
+            request_timeout_seconds=settings.request_timeout_seconds,
+            stall_timeout_seconds=settings.stall_timeout_seconds,
+            max_buffered_chunks=settings.max_buffered_chunks,
         )
         self.renderer = Renderer(self.synthesis, self.storage, settings.presign_expiry_seconds)
-        self.publisher = Publisher(settings.sink)
+        self.publisher = Publisher(settings.sink, token_file=settings.sink_token_file)
         self.batches = BatchService(self.renderer, self.metrics, self.publisher, event_source=settings.event_source,
                                     max_recipients=settings.batch_max_recipients,
-                                    chunk_size=settings.batch_chunk_size, workers=settings.workers)
+                                    chunk_size=settings.batch_chunk_size, workers=settings.workers,
+                                    max_total_chars=settings.batch_max_total_chars,
+                                    max_audio_seconds=settings.batch_max_audio_seconds,
+                                    max_running=settings.batch_max_running,
+                                    max_per_subject=settings.batch_max_per_subject,
+                                    retry_after_seconds=settings.retry_after_seconds)
         self._closing: set[asyncio.Task[None]] = set()
 
     def _engine_ready(self, engine: Engine, seconds: float) -> None:
@@ -101,13 +113,39 @@ class Runtime:
         return True, "alive"
 
     def readiness(self) -> Readiness:
-        """Ready only after storage answered and the engine loaded and synthesised a warm-up sentence."""
+        """Ready only after storage answered and the engine loaded and synthesised a warm-up sentence;
+        not ready from the moment a drain begins.
+
+        An open storage breaker shows in the details but does not flip readiness: interactive synthesis
+        needs no storage, and failing every pod's readiness at once would take the whole service down
+        with its object store. Calls that need storage answer 503 + Retry-After in milliseconds instead.
+        """
+        details: dict[str, Any] = {}
+        if isinstance(self.storage, BreakerStorage):
+            details["storage"] = self.storage.state()
+        if self.synthesis.draining:
+            return Readiness(False, "draining", {**details, "error": "draining: finishing admitted work before exit"})
         if self.host.ready:
             return Readiness(True, "ready", {"engine": self.host.engine.name,
-                                             "load_seconds": self.host.load_seconds})
+                                             "load_seconds": self.host.load_seconds, **details})
         if self.host.error:
             return Readiness(False, "failed", {"error": self.host.error})
         return Readiness(False, "loading")
+
+    async def drain(self, grace: float | None = None) -> bool:
+        """SIGTERM: fail readiness at once, refuse new work with 503 ``shutting_down``, and wait up to
+        ``grace`` seconds (default: the request timeout) for admitted work and running batches to finish.
+        True when everything finished in time; batches still running are then cancelled, their progress
+        saved (a redelivery or re-POST resumes them)."""
+        grace = self.settings.request_timeout_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
+        self.synthesis.begin_drain()
+        self.batches.begin_drain()
+        log.info("draining", extra={"in_flight": self.synthesis.in_flight, "grace_seconds": grace})
+        done = await self.batches.wait_idle(grace) and await self.synthesis.wait_idle(deadline - time.monotonic())
+        log.info("drained" if done else "drain grace over; stopping with work in flight",
+                 extra={"in_flight": self.synthesis.in_flight})
+        return done
 
     async def aclose(self) -> None:
         """Stop from inside the event loop (the ASGI lifespan), waiting for the publisher to close."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -50,10 +51,33 @@ def not_ready(failed: bool, retry_after: int) -> ServiceError:
                         else "The engine is still loading; retry shortly.", retry_after=retry_after)
 
 
+def shutting_down(retry_after: int) -> ServiceError:
+    return ServiceError(Kind.UNAVAILABLE, "shutting_down",
+                        "This instance is shutting down and takes no new work; retry (another instance will answer).",
+                        retry_after=retry_after)
+
+
+def deadline_exceeded(seconds: float, retry_after: int) -> ServiceError:
+    return ServiceError(Kind.UNAVAILABLE, "deadline_exceeded",
+                        f"The synthesis did not finish within {seconds:g} s (EMOTIVOICE_REQUEST_TIMEOUT_SECONDS).",
+                        retry_after=retry_after)
+
+
+# C0 controls other than tab, newline and carriage return (NUL included): an engine would silently stop
+# or skip at them, so the text is refused rather than spoken partly.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def check_text(text: str, limit: int, param: str) -> None:
     """The checks every text gets before it takes a slot: cheap, and the same for every interface."""
     if not text.strip():
         raise ServiceError(Kind.INVALID, "empty_input", f"'{param}' must not be empty.", param=param)
+    if _CONTROL.search(text):
+        raise ServiceError(Kind.INVALID, "invalid_text", f"'{param}' contains control characters (such as NUL).",
+                           param=param)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise ServiceError(Kind.INVALID, "invalid_text", f"'{param}' contains unpaired UTF-16 surrogates.",
+                           param=param)
     if len(text) > limit:
         raise ServiceError(Kind.TOO_LARGE, "input_too_long",
                            f"'{param}' has {len(text)} characters; the limit is {limit}.", param=param)
@@ -63,21 +87,23 @@ def check_text(text: str, limit: int, param: str) -> None:
 
 
 _DONE = object()
+_EXPIRED = object()  # the request deadline passed
+_STALLED = object()  # the consumer stopped taking chunks
 
 
 class Ticket:
-    """An admitted job's slot, freed by ``release`` (idempotent)."""
+    """An admitted job's slot, freed by ``release`` (idempotent, from any thread)."""
 
-    def __init__(self, service: SynthesisService) -> None:
+    def __init__(self, service: SynthesisService, batch: bool) -> None:
         self._service = service
-        self._released = False
+        self.batch = batch
+        self.released = False
+        self.started = False  # a worker picked it up (it is no longer queued)
         self.admitted_at = time.monotonic()
         self.stats = JobStats()
 
     def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._service._release()
+        self._service._release(self)
 
 
 class SynthesisService:
@@ -91,18 +117,29 @@ class SynthesisService:
         queue_timeout_seconds: float,
         retry_after_seconds: int,
         max_input_chars: int,
+        interactive_reserved: int = 0,
+        request_timeout_seconds: float = 300.0,
+        stall_timeout_seconds: float = 30.0,
+        max_buffered_chunks: int = 4,
     ) -> None:
         self._host = host
         self._metrics = metrics
         self.workers = workers
         self.capacity = workers + queue_size
+        # Batch items never take the last `interactive_reserved` slots (at least one slot stays theirs).
+        self.batch_capacity = max(1, self.capacity - interactive_reserved)
         self.max_input_chars = max_input_chars
         self._queue_timeout = queue_timeout_seconds
         self._retry_after = retry_after_seconds
+        self._deadline = request_timeout_seconds
+        self._stall_timeout = stall_timeout_seconds
+        self._buffered = max_buffered_chunks
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
         self._lock = threading.Lock()
         self._admitted = 0
-        self._running = 0
+        self._queued = 0
+        self._batch_admitted = 0
+        self.draining = False
         metrics.capacity.set(self.capacity)
 
     @property
@@ -119,6 +156,8 @@ class SynthesisService:
         traffic instead of failing). ``text_param`` names the text field in error messages.
         Every failure before the first audio raises ServiceError; the slot is freed on any failure.
         """
+        if self.draining:
+            raise shutting_down(self._retry_after)
         check_text(request.text, self.max_input_chars, text_param)
         ticket = self.admit() if wait_for_slot is None else await self.admit_waiting(wait_for_slot)
         stream: AsyncIterator[AudioChunk] | None = None
@@ -147,40 +186,75 @@ class SynthesisService:
         return self._host.engine
 
     # --- admission --------------------------------------------------------------------------------
-    def admit(self) -> Ticket:
-        """Take a slot or raise ``overloaded``. Never blocks."""
+    def admit(self, *, batch: bool = False) -> Ticket:
+        """Take a slot or raise ``overloaded``. Never blocks. Batch work only gets a slot while
+        ``interactive_reserved`` slots stay free for interactive calls."""
         with self._lock:
-            if self._admitted >= self.capacity:
+            full = self._admitted >= (self.batch_capacity if batch else self.capacity)
+            if full or (batch and self._batch_admitted >= self.batch_capacity):
                 self._metrics.jobs.labels("rejected").inc()
                 raise overloaded(self.capacity, self._retry_after)
             self._admitted += 1
-            self._metrics.in_flight.set(self._admitted)
-            self._metrics.queue_depth.set(self._admitted - self._running)
-        return Ticket(self)
+            self._queued += 1
+            self._batch_admitted += batch
+            self._publish()
+        return Ticket(self, batch)
 
     async def admit_waiting(self, timeout: float) -> Ticket:
-        """Take a slot, waiting up to ``timeout`` for one: for batch work that should queue, not fail."""
+        """A batch slot, waiting up to ``timeout`` for one: batch work queues behind interactive traffic
+        instead of failing, and never takes the reserved interactive slots."""
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
+            if self.draining:
+                raise shutting_down(self._retry_after)
             try:
-                return self.admit()
+                return self.admit(batch=True)
             except ServiceError:
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
-    def _release(self) -> None:
-        with self._lock:
-            self._admitted -= 1
-            self._metrics.in_flight.set(self._admitted)
-            self._metrics.queue_depth.set(self._admitted - self._running)
+    def _publish(self) -> None:
+        self._metrics.in_flight.set(self._admitted)
+        self._metrics.queue_depth.set(self._queued)
 
-    def _set_running(self, delta: int) -> None:
+    def _release(self, ticket: Ticket) -> None:
         with self._lock:
-            self._running += delta
-            self._metrics.queue_depth.set(self._admitted - self._running)
+            if ticket.released:
+                return
+            ticket.released = True
+            self._admitted -= 1
+            self._batch_admitted -= ticket.batch
+            if not ticket.started:
+                self._queued -= 1
+            self._publish()
+
+    def _start(self, ticket: Ticket) -> bool:
+        """A worker picks the job up; False when it was released meanwhile (nothing to do)."""
+        with self._lock:
+            if ticket.released:
+                return False
+            ticket.started = True
+            self._queued -= 1
+            self._publish()
+            return True
+
+    # --- drain ------------------------------------------------------------------------------------
+    def begin_drain(self) -> None:
+        """Take no new work (503 ``shutting_down``); admitted work goes on."""
+        self.draining = True
+        self._metrics.draining.set(1)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until every admitted job finished (True) or ``timeout`` passed (False)."""
+        deadline = time.monotonic() + timeout
+        while self._admitted > 0:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     # --- running ----------------------------------------------------------------------------------
     async def _run(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
@@ -193,10 +267,18 @@ class SynthesisService:
             ticket.release()
 
     async def _work(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+        """Run the engine on a worker thread; chunks come back through an asyncio queue.
+
+        Flow control: at most ``max_buffered_chunks`` chunks wait for the consumer; a worker that finds no
+        room for ``stall_timeout`` seconds (a client that stopped reading) stops, frees the slot and counts
+        a stalled stream. The whole job is bounded by ``request_timeout_seconds``.
+        """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
+        room = threading.Semaphore(self._buffered)  # chunks the consumer has not taken yet
         started = asyncio.Event()  # set from the worker thread through the loop
         cancelled = threading.Event()
+        deadline = ticket.admitted_at + self._deadline
 
         def put(item: object) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
@@ -204,10 +286,9 @@ class SynthesisService:
         def work() -> None:
             began = time.monotonic()
             loop.call_soon_threadsafe(started.set)
-            if cancelled.is_set():
+            if cancelled.is_set() or not self._start(ticket):
                 put(_DONE)
                 return
-            self._set_running(+1)
             ticket.stats.queue_seconds = began - ticket.admitted_at
             self._metrics.queue_wait.observe(ticket.stats.queue_seconds)
             try:
@@ -217,15 +298,23 @@ class SynthesisService:
                     ticket.stats.audio_seconds += chunk.duration_seconds
                     for stage, seconds in chunk.timings.items():
                         ticket.stats.timings[stage] = ticket.stats.timings.get(stage, 0.0) + seconds
+                    if not room.acquire(timeout=self._stall_timeout):
+                        log.warning("consumer stopped taking audio; job stopped and its slot freed",
+                                    extra={"stall_timeout_seconds": self._stall_timeout})
+                        ticket.release()
+                        put(_STALLED)
+                        return
                     put(chunk)
                     if cancelled.is_set():
                         break
+                    if time.monotonic() > deadline:
+                        put(_EXPIRED)
+                        return
                 put(_DONE)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
                 put(exc)
             finally:
                 ticket.stats.compute_seconds = time.monotonic() - began
-                self._set_running(-1)
 
         loop.run_in_executor(self._executor, work)
         outcome = "ok"
@@ -238,18 +327,30 @@ class SynthesisService:
                 outcome = "timeout"
                 raise queue_timeout(self._queue_timeout, self._retry_after) from None
             while True:
-                item = await queue.get()
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    item = None
+                if item is None or item is _EXPIRED:
+                    outcome = "deadline"
+                    self._metrics.deadline_exceeded.inc()
+                    raise deadline_exceeded(self._deadline, self._retry_after) from None
+                if item is _STALLED:
+                    outcome = "stalled"
+                    raise ServiceError(Kind.UNAVAILABLE, "stalled_client", "The client stopped reading the stream.")
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):
                     outcome = "error"
                     raise item
+                room.release()
                 yield item  # type: ignore[misc]
         except (asyncio.CancelledError, GeneratorExit):
             outcome = "cancelled"
             raise
         finally:
             cancelled.set()
+            room.release()  # a worker waiting for room wakes, sees `cancelled`, and stops
             self._record(engine.name, ticket, outcome)
 
     def _record(self, engine_name: str, ticket: Ticket, outcome: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from function.errors import DefinedError, Kind
+from function.errors import DefinedError, Kind, ServiceError, shown
 
 
 class StorageError(DefinedError, code="storage_error", kind=Kind.UNAVAILABLE):
@@ -36,6 +36,20 @@ class ObjectNotFound(StorageError, code="object_not_found", kind=Kind.NOT_FOUND)
 
 class AlreadyExists(StorageError, code="already_exists", kind=Kind.CONFLICT):
     """A create-only write found the key taken (another delivery of the same event won the race)."""
+
+
+def invalid_reference(uri: str, expected: str) -> ServiceError:
+    return ServiceError(Kind.INVALID, "invalid_reference", f"{shown(uri)} is not a {expected} URI.")
+
+
+def reference_forbidden(uri: str, where: str) -> ServiceError:
+    return ServiceError(Kind.FORBIDDEN, "reference_forbidden",
+                        f"{shown(uri)} is outside this service's storage; only {where} can be referenced.")
+
+
+def reference_too_large(uri: str, size: int, limit: int) -> ServiceError:
+    return ServiceError(Kind.TOO_LARGE, "reference_too_large",
+                        f"{shown(uri)} has {size} bytes or more; the limit is {limit} (EMOTIVOICE_MAX_REFERENCE_BYTES).")
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,14 @@ class Storage(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
-    def read_uri(self, uri: str) -> bytes:
-        """Read an input referenced by URI (``s3://bucket/key`` or, for local storage, ``file://``)."""
+    def read_reference(self, uri: str) -> bytes:
+        """Read an input a caller referenced by URI (``s3://bucket/key``; ``file://`` for local storage).
+
+        Only objects inside our own bucket (or storage root) and reference prefix are read; the size is
+        checked before reading and the read is capped. Errors name the URI, never the content:
+        ``invalid_reference`` (400), ``reference_forbidden`` (403), ``object_not_found`` (404),
+        ``reference_too_large`` (413).
+        """
         ...
 
     def list(self, prefix: str) -> list[str]:

@@ -9,18 +9,42 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from function.storage.base import AlreadyExists, ObjectNotFound, StorageConfigError, StoredObject
+from function.errors import shown
+from function.storage.base import (
+    AlreadyExists,
+    ObjectNotFound,
+    StorageConfigError,
+    StorageUnavailable,
+    StoredObject,
+    invalid_reference,
+    reference_forbidden,
+    reference_too_large,
+)
 
 _META_SUFFIX = ".meta.json"
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """OSError (disk full, permissions, I/O) as the storage error it is; the only translation point."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageUnavailable(f"local storage failed: {type(exc).__name__}: {exc.strerror or exc}") from exc
+
+
 class LocalStorage:
-    def __init__(self, root: Path, prefix: str) -> None:
+    def __init__(self, root: Path, prefix: str, *, reference_prefix: str = "",
+                 max_reference_bytes: int = 4 * 1024 * 1024) -> None:
         self.root = root.resolve()
         self.prefix = prefix.lstrip("/")
+        self.reference_prefix = reference_prefix.lstrip("/")
+        self.max_reference_bytes = max_reference_bytes
 
     def check(self) -> None:
         try:
@@ -36,10 +60,14 @@ class LocalStorage:
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if self.root not in path.parents:
-            raise ObjectNotFound(f"key {key!r} escapes the storage root")
+            raise ObjectNotFound(f"key {shown(key)} escapes the storage root")
         return path
 
     def head(self, key: str) -> StoredObject | None:
+        with _translated():
+            return self._head(key)
+
+    def _head(self, key: str) -> StoredObject | None:
         path = self._path(key)
         if not path.is_file():
             return None
@@ -49,6 +77,11 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str], *,
             if_absent: bool = False) -> StoredObject:
+        with _translated():
+            return self._put(key, data, content_type, metadata, if_absent)
+
+    def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str],
+             if_absent: bool) -> StoredObject:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
@@ -69,17 +102,36 @@ class LocalStorage:
     def get(self, key: str) -> bytes:
         path = self._path(key)
         if not path.is_file():
-            raise ObjectNotFound(f"{key} not found")
-        return path.read_bytes()
+            raise ObjectNotFound(f"{shown(key)} not found")
+        with _translated():
+            return path.read_bytes()
 
-    def read_uri(self, uri: str) -> bytes:
+    def read_reference(self, uri: str) -> bytes:
         parsed = urlparse(uri)
-        if parsed.scheme != "file":
-            raise ObjectNotFound(f"local storage reads file:// URIs only, got {uri!r}")
-        path = Path(unquote(parsed.path))
-        if not path.is_file():
-            raise ObjectNotFound(f"{uri} not found")
-        return path.read_bytes()
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise invalid_reference(uri, "file:///path")
+        allowed = (self.root / self.reference_prefix).resolve() if self.reference_prefix else self.root
+        try:
+            path = Path(unquote(parsed.path)).resolve()  # links resolved before the check
+        except (OSError, ValueError):
+            raise invalid_reference(uri, "file:///path") from None
+        if path != allowed and allowed not in path.parents:
+            raise reference_forbidden(uri, f"files under {allowed}")
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise ObjectNotFound(f"{shown(uri)} is not a file")
+            if size > self.max_reference_bytes:
+                raise reference_too_large(uri, size, self.max_reference_bytes)
+            with path.open("rb") as f:
+                data = f.read(self.max_reference_bytes + 1)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{shown(uri)} not found") from None
+        except OSError as exc:
+            raise ObjectNotFound(f"{shown(uri)} cannot be read ({type(exc).__name__})") from None
+        if len(data) > self.max_reference_bytes:
+            raise reference_too_large(uri, len(data), self.max_reference_bytes)
+        return data
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root

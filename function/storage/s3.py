@@ -12,12 +12,16 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from function.errors import Kind, ServiceError, shown
 from function.storage.base import (
     AlreadyExists,
     ObjectNotFound,
     StorageConfigError,
     StorageUnavailable,
     StoredObject,
+    invalid_reference,
+    reference_forbidden,
+    reference_too_large,
 )
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -31,9 +35,12 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 
 class S3Storage:
     def __init__(self, *, bucket: str, prefix: str, endpoint: str | None, region: str, addressing_style: str,
-                 multipart_threshold: int, connect_timeout: float = 3.0, read_timeout: float = 30.0) -> None:
+                 multipart_threshold: int, connect_timeout: float = 2.0, read_timeout: float = 5.0,
+                 max_attempts: int = 2, reference_prefix: str = "", max_reference_bytes: int = 4 * 1024 * 1024) -> None:
         self.bucket = bucket
         self.prefix = prefix.lstrip("/")
+        self.reference_prefix = reference_prefix.lstrip("/")
+        self.max_reference_bytes = max_reference_bytes
         self.multipart_threshold = multipart_threshold
         # A session of our own: boto3's default session caches credentials process-wide.
         self._client = boto3.session.Session().client(
@@ -44,17 +51,18 @@ class S3Storage:
                 s3={"addressing_style": addressing_style},
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"max_attempts": 2, "mode": "standard"},
+                retries={"max_attempts": max_attempts, "mode": "standard"},
             ),
         )
 
     def _call(self, fn, /, **kwargs):  # type: ignore[no-untyped-def]
+        """Call boto3; every botocore failure leaves as a storage ServiceError (this is the only place)."""
         try:
             return fn(**kwargs)
         except botocore.exceptions.ClientError as exc:
             code = _code(exc)
             if code in _NOT_FOUND:
-                raise ObjectNotFound(f"s3://{kwargs.get('Bucket', self.bucket)}/{kwargs.get('Key', '')} not found") from exc
+                raise ObjectNotFound(f"{shown(self.uri(kwargs.get('Key', '')))} not found") from None
             if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise AlreadyExists(kwargs.get("Key", "")) from exc
             if code in _PERMISSION:
@@ -67,6 +75,21 @@ class S3Storage:
             raise StorageUnavailable(f"S3 unreachable: {exc}") from exc
         except botocore.exceptions.NoCredentialsError as exc:
             raise StorageConfigError("No S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from exc
+        except botocore.exceptions.ParamValidationError:
+            raise ServiceError(Kind.INVALID, "invalid_key",
+                               f"{shown(str(kwargs.get('Key', '')))} is not a valid S3 key.") from None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:  # broken streams, TLS, resets
+            raise StorageUnavailable(f"S3 failed: {type(exc).__name__}") from exc
+
+    def _read(self, **kwargs: object) -> bytes:
+        """GET an object and read its body (reads fail lazily: inside the same translation)."""
+        limit = kwargs.pop("limit", None)
+
+        def fetch(**_: object) -> bytes:
+            body = self._client.get_object(**kwargs)["Body"]
+            return body.read() if limit is None else body.read(limit)  # type: ignore[no-any-return]
+
+        return self._call(fetch, Key=kwargs.get("Key", ""))  # type: ignore[no-any-return]
 
     def check(self) -> None:
         try:
@@ -120,14 +143,29 @@ class S3Storage:
             raise
 
     def get(self, key: str) -> bytes:
-        return self._call(self._client.get_object, Bucket=self.bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        return self._read(Bucket=self.bucket, Key=key)
 
-    def read_uri(self, uri: str) -> bytes:
-        parsed = urlparse(uri)
-        if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
-            raise ObjectNotFound(f"not an s3:// object URI: {uri!r}")
-        return self._call(self._client.get_object, Bucket=parsed.netloc,  # type: ignore[no-any-return]
-                          Key=parsed.path.lstrip("/"))["Body"].read()
+    def read_reference(self, uri: str) -> bytes:
+        expected = f"s3://{self.bucket}/{self.reference_prefix}<key>"
+        try:
+            parsed = urlparse(uri)
+            bucket, key = parsed.netloc, parsed.path.lstrip("/")
+        except ValueError:
+            raise invalid_reference(uri, expected) from None
+        if parsed.scheme != "s3" or not bucket or not key or parsed.query or parsed.fragment:
+            raise invalid_reference(uri, expected)
+        if bucket != self.bucket or not key.startswith(self.reference_prefix) or "/../" in f"/{key}/":
+            raise reference_forbidden(uri, f"keys under s3://{self.bucket}/{self.reference_prefix}")
+        head = self._call(self._client.head_object, Bucket=self.bucket, Key=key)
+        size = int(head["ContentLength"])
+        if size > self.max_reference_bytes:
+            raise reference_too_large(uri, size, self.max_reference_bytes)
+        # Ranged and capped: the object may have been replaced by a larger one since the HEAD.
+        data = self._read(Bucket=self.bucket, Key=key, Range=f"bytes=0-{self.max_reference_bytes}",
+                          limit=self.max_reference_bytes + 1)
+        if len(data) > self.max_reference_bytes:
+            raise reference_too_large(uri, len(data), self.max_reference_bytes)
+        return data
 
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []

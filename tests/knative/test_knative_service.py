@@ -115,6 +115,21 @@ def test_timeouts_cover_cold_start_queue_and_largest_synthesis(overlay, monkeypa
     assert spec["timeoutSeconds"] >= spec["responseStartTimeoutSeconds"]
 
 
+def test_drain_fits_in_the_termination_grace(overlay, monkeypatch):
+    """Knative sets terminationGracePeriodSeconds to the revision's timeoutSeconds; on SIGTERM the function
+    drains for up to EMOTIVOICE_REQUEST_TIMEOUT_SECONDS, then flushes open responses: that must fit before
+    the kubelet's SIGKILL, and every request the revision lets run must fit in the drain."""
+    from function.http.server import FLUSH_SECONDS
+
+    name, objs = overlay
+    svc = ksvc(objs)
+    spec = svc["spec"]["template"]["spec"]
+    settings = settings_from(config_data(objs, svc), monkeypatch)
+    grace = spec.get("terminationGracePeriodSeconds", spec["timeoutSeconds"])
+    assert settings.request_timeout_seconds + FLUSH_SECONDS <= grace, name
+    assert settings.request_timeout_seconds >= COLD_START_EAGER_S + settings.queue_timeout_seconds + MAX_SYNTHESIS_S, name
+
+
 def test_function_container(overlay):
     name, objs = overlay
     svc = ksvc(objs)
@@ -332,7 +347,7 @@ def test_the_planners_own_patch_round_trips(need_kubectl, tmp_path, name, monkey
     import shutil
 
     try:
-        from function.planner.knative_config import kustomize_patch, load_kpa_config
+        from planner.knative_config import kustomize_patch, load_kpa_config
     except ImportError as exc:
         pytest.skip(f"planner not importable: {exc}")
     from .kube import render, render_overlay

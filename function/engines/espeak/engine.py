@@ -20,6 +20,7 @@ from function.engines.base import (
     UnknownVoiceError,
     Voice,
 )
+from function.errors import shown
 from function.engines.emotions import recognise
 from function.engines.espeak.library import EspeakLibrary, shared_library
 from function.engines.espeak.prosody import prosody_for
@@ -48,7 +49,7 @@ class EspeakEngine:
         found = self._by_key.get(voice.strip().lower())
         if found is None:
             raise UnknownVoiceError(
-                f"Unknown voice {voice!r}. GET /v1/audio/voices lists the voices of engine 'espeak'.",
+                f"Unknown voice {shown(voice)}. GET /v1/audio/voices lists the voices of engine 'espeak'.",
                 param="voice",
             )
         return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from function.edge.context import RuntimeDep
@@ -17,15 +17,24 @@ from function.service.batches import BatchSpec, BatchStatus
 router = APIRouter(tags=["batches"])
 
 
+def caller(request: Request) -> str:
+    """Who is asking, for per-caller limits: the JWT subject when auth is on, else the client address."""
+    claims = request.scope.get("state", {}).get("claims") or {}
+    if isinstance(claims, dict) and claims.get("sub"):
+        return f"sub:{claims['sub']}"
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 @router.post("/v1/batches", status_code=202, response_model=BatchStatus,
              responses={409: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut},
                         503: {"model": ErrorOut}})
-async def create_batch(body: BatchSpec, rt: RuntimeDep) -> JSONResponse:
+async def create_batch(body: BatchSpec, rt: RuntimeDep, request: Request) -> JSONResponse:
     """Start a batch (202). POSTing the same batch again (same ``batch_id``, or the same content) resumes
     it without redoing finished greetings; poll ``GET /v1/batches/{id}``."""
-    batch_id, mode = await rt.batches.start(body)
+    subject = caller(request)
+    batch_id, mode = await rt.batches.start(body, subject=subject)
     if mode == "inline":
-        rt.batches.run_in_background(batch_id)
+        rt.batches.run_in_background(batch_id, subject)
     status = await rt.batches.status(batch_id)
     return JSONResponse(status.model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
