@@ -13,18 +13,22 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import httpx
-from cloudevents.core.bindings.http import to_binary
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
-from server_process import start_server, stop_server
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from cloudevents.core.bindings.http import to_binary  # noqa: E402
+from cloudevents.core.formats.json import JSONFormat  # noqa: E402
+from cloudevents.core.v1.event import CloudEvent  # noqa: E402
+
+from testkit.server_process import ServerProcess  # noqa: E402
+
 TEXT = "亲爱的朋友，新年快乐！祝你在新的一年里身体健康，万事如意。"
 
 
@@ -54,9 +58,8 @@ def main() -> None:
                     "EMOTIVOICE_S3_BUCKET": args.s3_bucket or "emotivoice"})
     else:
         env.update({"EMOTIVOICE_STORAGE": "local", "EMOTIVOICE_STORAGE_DIR": tempfile.mkdtemp(prefix="ev-bench-")})
-    url = f"http://127.0.0.1:{args.port}"
-    proc = start_server(args.port, env)
-    try:
+    with ServerProcess(env, args.port) as server:
+        url = server.url
         batch_id = f"bench-{uuid.uuid4().hex[:8]}"
         body = {"batch_id": batch_id, "template": "{name}，" + TEXT, "voice": args.voice, "format": args.format,
                 "recipients": [{"id": f"r{i:05d}", "name": f"朋友{i}"} for i in range(args.recipients)]}
@@ -82,8 +85,6 @@ def main() -> None:
             r = httpx.post(f"{url}/", headers={**msg.headers, "Prefer": "reply"}, content=msg.body, timeout=300)
             evented.append(time.perf_counter() - t0)
             assert r.status_code == 200 and r.headers["ce-type"].endswith("completed"), r.text
-    finally:
-        stop_server(proc)
 
     storage = "s3" if args.s3_endpoint else "local"
     print(f"engine={args.engine} workers={args.workers} storage={storage} format={args.format} cores={os.cpu_count()}")

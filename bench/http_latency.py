@@ -20,10 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
-from server_process import start_server, stop_server
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from testkit.server_process import ServerProcess  # noqa: E402
+
 SHORT = "你好，欢迎使用情感语音合成服务。"
 LONG = (
     "今天是一个非常特别的日子，我们在这里欢聚一堂，共同庆祝新年的到来。过去的一年里，大家付出了很多努力，"
@@ -87,11 +90,10 @@ def main() -> None:
     if args.snapshot:
         env["EMOTIVOICE_SNAPSHOT"] = args.snapshot
     voice = args.voice or "alloy"
-    url = f"http://127.0.0.1:{args.port}"
-    proc = start_server(args.port, env)
     samples = []
     rows = []
-    try:
+    with ServerProcess(env, args.port) as server:
+        url = server.url
         one_request(url, SHORT, voice, True)  # warm the connection path
         for label, text in (("short", SHORT), ("long", LONG)):
             for concurrency in (1, 4):
@@ -105,8 +107,6 @@ def main() -> None:
                                  statistics.median(r["audio"] for r in results)))
                     samples += [{"chars": len(text), "concurrency": concurrency, "seconds": round(r["latency"], 5)}
                                 for r in results]
-    finally:
-        stop_server(proc)
 
     print(f"engine={args.engine} workers={args.workers} requests/case={args.requests} "
           f"machine={platform.machine()} cores={os.cpu_count()}")

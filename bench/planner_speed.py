@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from function.planner.kpa import KnativeController, KpaConfig  # noqa: E402
-from function.planner.measurements import (  # noqa: E402
+from planner.kpa import KnativeController, KpaConfig  # noqa: E402
+from planner.measurements import (  # noqa: E402
     ColdStartFile,
     ColdStartModel,
     MeasurementError,
@@ -27,8 +27,8 @@ from function.planner.measurements import (  # noqa: E402
     load_cold_start,
     load_service_times,
 )
-from function.planner.simulation import PodModel, simulate  # noqa: E402
-from function.planner.workload import parse_trace  # noqa: E402
+from planner.simulation import PodModel, simulate  # noqa: E402
+from planner.workload import parse_trace  # noqa: E402
 
 
 def _models() -> tuple[ServiceTimeModel, ColdStartModel, str]:

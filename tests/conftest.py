@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
 import threading
 import time
@@ -19,12 +18,7 @@ import uvicorn
 from function.http.app import create_app
 from function.service.engine_host import EngineLoader
 from function.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from testkit.server_process import free_port
 
 
 @dataclass
@@ -103,6 +97,6 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     """An EmotiVoice home of upstream's layout with tiny random weights."""
-    from function.engines.emotivoice.random_home import write_home
+    from testkit.random_home import write_home
 
     return write_home(tmp_path_factory.mktemp("emotivoice_tiny"), "tiny", shared_dir, seed=1)

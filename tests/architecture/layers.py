@@ -20,6 +20,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "function.metrics": (0, "leaf"),
     "function.logs": (0, "leaf"),
     "function.auth": (0, "leaf"),
+    "function.ratelimit": (0, "leaf"),
     "function.sink": (0, "leaf"),
     "function.storage": (0, "leaf"),
     "function.audio": (0, "leaf"),

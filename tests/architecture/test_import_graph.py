@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.architecture.layers import LAYERS, check
+from tests.architecture.layers import LAYERS, check, imports, module_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -12,6 +12,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_function_package_imports_downward_only() -> None:
     violations = check(ROOT)
     assert not violations, "layering violations:\n" + "\n".join(map(str, violations))
+
+
+def test_planner_and_testkit_stay_outside_the_serving_path() -> None:
+    """The planner is a development tool: it imports nothing of the serving package (so it can be
+    installed and run without it); nothing in function/ imports the planner, testkit or the build step
+    (checked above)."""
+    offenders = []
+    for path in sorted((ROOT / "planner").rglob("*.py")):
+        module = module_name(ROOT, path)
+        offenders += [f"{module}:{line} imports {name}" for name, line in imports(path, module)
+                      if name.split(".")[0] == "function"]
+    assert not offenders, offenders
 
 
 def _fake_tree(tmp_path: Path, files: dict[str, str]) -> Path:

@@ -11,9 +11,9 @@ import torch
 from function.engines.base import EngineLoadError
 from function.engines.emotivoice import layout, load
 from function.engines.emotivoice.loader import load_home
-from function.engines.emotivoice.random_home import write_home
 from function.engines.emotivoice.vocoder import fold_weight_norm
 from function.settings import Settings
+from testkit.random_home import write_home
 
 
 def _copy(home: Path, dest: Path) -> Path:

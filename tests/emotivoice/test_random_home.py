@@ -11,7 +11,7 @@ from function.engines.base import SynthesisRequest
 from function.engines.emotivoice import layout
 from function.engines.emotivoice.engine import EmotiVoiceEngine
 from function.engines.emotivoice.loader import load_home
-from function.engines.emotivoice.random_home import main, synthetic_vocab, write_home
+from testkit.random_home import main, synthetic_vocab, write_home
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from function.planner.measurements import ColdStartFile, ColdStartModel, ServiceTimeModel, ServiceTimesFile
+from planner.measurements import ColdStartFile, ColdStartModel, ServiceTimeModel, ServiceTimesFile
 
 
 def service_times_doc(seed: int = 0) -> dict:

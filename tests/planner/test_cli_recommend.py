@@ -11,11 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from function.planner.cli import plan
-from function.planner.knative_config import kustomize_patch, load_kpa_config, parse_duration
-from function.planner.kpa import KpaConfig
-from function.planner.recommend import Slo, search
-from function.planner.workload import parse_trace
+from planner.cli import plan
+from planner.knative_config import kustomize_patch, load_kpa_config, parse_duration
+from planner.kpa import KpaConfig
+from planner.recommend import Slo, search
+from planner.workload import parse_trace
 
 
 def test_parse_duration() -> None:

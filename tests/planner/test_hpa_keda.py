@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from function.planner.hpa import BehaviorState, HpaConfig, average_value_replicas, cpu_replicas, normalize
-from function.planner.keda import KedaConfig, KedaController
-from function.planner.simulation import SecondStats
+from planner.hpa import BehaviorState, HpaConfig, average_value_replicas, cpu_replicas, normalize
+from planner.keda import KedaConfig, KedaController
+from planner.simulation import SecondStats
 
 
 def test_cpu_replicas_is_ceil_of_ready_times_ratio() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from function.planner.kpa import (
+from planner.kpa import (
     DeciderState,
     Kpa,
     KpaConfig,

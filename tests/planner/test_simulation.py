@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from function.planner.hpa import HpaConfig, HpaController
-from function.planner.keda import KedaConfig, KedaController
-from function.planner.kpa import KnativeController, KpaConfig
-from function.planner.simulation import PodModel, StaticController, simulate
-from function.planner.workload import Trace, parse_trace
+from planner.hpa import HpaConfig, HpaController
+from planner.keda import KedaConfig, KedaController
+from planner.kpa import KnativeController, KpaConfig
+from planner.simulation import PodModel, StaticController, simulate
+from planner.workload import Trace, parse_trace
 
 
 def _csv(tmp_path: Path, times: list[float]) -> Trace:

@@ -2,6 +2,9 @@
 
 Why three stacked panels sharing the time axis: the seed's claims are about cause and effect in time
 (burst -> replicas -> latency), which is only readable when the three line up.
+
+Imports: matplotlib (the planner extra; imported only by the ``plan`` command), ``simulation`` and
+``workload``; never ``function``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from function.planner.simulation import SimResult  # noqa: E402
-from function.planner.workload import Trace  # noqa: E402
+from planner.simulation import SimResult  # noqa: E402
+from planner.workload import Trace  # noqa: E402
 
 
 def _binned_p99(r: SimResult, bin_s: float, end: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,12 @@ output layer is biased so tokens last a few frames, like real speech.
 Upstream's text data files (tokenlist, speaker2, label files, config.yaml) are copied from a directory
 given with ``--data-dir`` when available, otherwise synthesised with the same structure.
 
-    python -m function.engines.emotivoice.random_home OUT --size full --data-dir ../shared/emotivoice
+    python -m testkit.random_home OUT --size full --data-dir ../shared/emotivoice
+
+A test fixture, not serving code: it lives in ``testkit`` so the runtime package and the serving images do
+not carry it. It imports the engine's own modules (``function.engines.emotivoice``: acoustic, bert,
+vocoder, voices, layout) so the weights it writes have exactly the shapes the loader expects; nothing in
+``function`` may import it.
 """
 
 from __future__ import annotations
@@ -347,7 +352,7 @@ def write_home(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m function.engines.emotivoice.random_home",
+        prog="python -m testkit.random_home",
         description="Write an EmotiVoice home (upstream's layout) with random weights, offline.",
     )
     parser.add_argument("dest", type=Path, help="directory to create (EMOTIVOICE_HOME)")

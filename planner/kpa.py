@@ -16,6 +16,9 @@ Three layers, each testable on its own:
 - ``reconcile``: what the KPA reconciler does with the decider's number: min/max/initial scale, the
   scale-to-zero grace and retention periods, the Active condition, and whether the activator is in the
   request path (SKS proxy mode).
+
+Imports: pydantic and the standard library (``SecondStats`` only for typing); never ``function`` or
+the other autoscaler models.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from function.planner.simulation import SecondStats
+    from planner.simulation import SecondStats
 
 #: knative/serving's lower bound on a per-pod target (``autoscaling.TargetMin``).
 TARGET_MIN = 0.01

@@ -7,6 +7,9 @@ max-scale, scale-down-delay -- and, inside each grid point, the lowest min-scale
 SLO (raising the floor only adds pods, so the first one that passes is that point's cheapest). Cost is
 pod-seconds; an SLO is met when p99 counting failed requests as infinitely slow is within the bound and
 the failure rate is within its budget.
+
+Imports: numpy, pydantic, ``kpa``, ``measurements``, ``simulation``, ``workload``; never ``function``
+or click (the CLI prints, this module only decides).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from function.planner.kpa import KnativeController, KpaConfig
-from function.planner.measurements import ColdStartModel, ServiceTimeModel
-from function.planner.simulation import PodModel, SimResult, simulate
-from function.planner.workload import Trace
+from planner.kpa import KnativeController, KpaConfig
+from planner.measurements import ColdStartModel, ServiceTimeModel
+from planner.simulation import PodModel, SimResult, simulate
+from planner.workload import Trace
 
 
 class Slo(BaseModel):

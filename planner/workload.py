@@ -13,6 +13,8 @@ Trace specifications accepted by ``parse_trace`` (and the CLI's ``--trace``):
 - ``ramp:FROM,TO,START_S,END_S[:DURATION_S]``
 - ``diurnal:TROUGH,PEAK[,PEAK_HOUR][:DURATION_S]`` (24 h cosine, trough 12 h away from the peak)
 - ``festival[:BASE,BURST,WARMUP_S,BURST_S,COOLDOWN_S]``: the seed article's burst, 2 -> 35 QPS.
+
+Imports: numpy and the standard library only; never ``function`` or the rest of the planner.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ The service-time model is deliberately simple and stated:
   (``slowdown(c_max) * c / c_max``);
 - a request's service time is fixed when it starts, from the pod's concurrency at that moment;
 - text lengths are drawn from the measured samples' lengths unless the trace gives them.
+
+Imports: numpy, pydantic and the standard library only; never ``function`` (the benchmark files
+are the contract with the serving code, not its modules) or the rest of the planner.
 """
 
 from __future__ import annotations

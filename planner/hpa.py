@@ -13,6 +13,9 @@ follows the HPA controller's documented algorithm:
 
 CPU utilisation is what metrics-server would report: CPU-seconds used over the last ``metric_window_s``
 divided by (ready pod-seconds x CPU request).
+
+Imports: pydantic and the standard library (``SecondStats`` only for typing); never ``function``,
+``kpa`` or ``keda``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from function.planner.simulation import SecondStats
+    from planner.simulation import SecondStats
 
 
 class HpaPolicy(BaseModel):

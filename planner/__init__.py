@@ -1,5 +1,11 @@
 """Capacity planner: Knative KPA (and HPA / KEDA) simulated on this service's measured numbers.
 
+A development tool, not part of the service: it sits next to the serving package ``function`` (same
+``pyproject.toml``, ``planner`` extra for matplotlib and PyYAML), is not copied into the serving images,
+and it imports nothing from ``function``: it sees the service only through the benchmark files
+(``bench/results/*.json``) and the Knative YAML. The one reference the other way is ``function/cli.py``
+mounting ``planner.cli:plan`` as ``emotivoice-fn plan`` where the planner is installed.
+
 Modules, one concern each:
 
 - ``kpa``: the per-tick decision of knative/serving's autoscaler and the KPA reconciler's scale-to-zero rules.

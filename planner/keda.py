@@ -14,6 +14,9 @@ Why it behaves as it does:
   demand; and with no pod there are no completions, so a scaled-to-zero deployment never reactivates.
   (Its ``by (instance)`` clause also returns one series per pod, which KEDA's Prometheus scaler rejects
   as "multiple elements" once there are two pods; the model assumes that clause removed.)
+
+Imports: pydantic, the standard library and ``hpa`` (KEDA drives an HPA); never ``function`` or
+``kpa``.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from function.planner.hpa import BehaviorState, HpaConfig, average_value_replicas, normalize
+from planner.hpa import BehaviorState, HpaConfig, average_value_replicas, normalize
 
 if TYPE_CHECKING:
-    from function.planner.simulation import SecondStats
+    from planner.simulation import SecondStats
 
 
 class KedaConfig(BaseModel):

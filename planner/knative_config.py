@@ -3,6 +3,9 @@
 Why both directions: ``plan --config`` must simulate the settings actually deployed (the
 ``config-autoscaler`` ConfigMap's defaults, then the Service's ``autoscaling.knative.dev/*`` annotations
 and ``containerConcurrency``), and the recommendation must come back as a patch for ``knative/``.
+
+Imports: PyYAML (the planner extra) and ``kpa``; never ``function`` -- the Knative YAML is read as
+data, not through the serving code.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from function.planner.kpa import KpaConfig
+from planner.kpa import KpaConfig
 
 ANN = "autoscaling.knative.dev/"
 SERVICE_NAME = "emotivoice"

@@ -3,6 +3,9 @@
 Why it refuses to run without measurements: a capacity plan on invented service times would repeat the
 seed article's mistake. The two benchmark files are produced by ``python bench/http_latency.py`` and
 ``python bench/cold_start.py``.
+
+Imports: click, tqdm, numpy and the planner's modules (matplotlib and PyYAML lazily, inside the
+command); never ``function``. ``function/cli.py`` mounts ``plan`` as ``emotivoice-fn plan``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from function.planner.hpa import HpaConfig, HpaController
-from function.planner.keda import KedaConfig, KedaController
-from function.planner.kpa import KnativeController, KpaConfig
-from function.planner.measurements import (
+from planner.hpa import HpaConfig, HpaController
+from planner.keda import KedaConfig, KedaController
+from planner.kpa import KnativeController, KpaConfig
+from planner.measurements import (
     DEFAULT_COLD_START,
     DEFAULT_SERVICE_TIMES,
     ColdStartModel,
@@ -29,9 +32,9 @@ from function.planner.measurements import (
     load_cold_start,
     load_service_times,
 )
-from function.planner.recommend import Slo, default_grid, grid_size, search
-from function.planner.simulation import PodModel, SimResult, simulate
-from function.planner.workload import Trace, parse_trace
+from planner.recommend import Slo, default_grid, grid_size, search
+from planner.simulation import PodModel, SimResult, simulate
+from planner.workload import Trace, parse_trace
 
 _COLUMNS = [
     ("autoscaler", "autoscaler", 26),
@@ -165,8 +168,8 @@ def plan(
     latency SLO (optionally as a kustomize patch).
     """
     # matplotlib and PyYAML are the planner extra's (pip install '.[planner]'): imported only when planning.
-    from function.planner.knative_config import kustomize_patch, load_kpa_config
-    from function.planner.plots import plot_run
+    from planner.knative_config import kustomize_patch, load_kpa_config
+    from planner.plots import plot_run
 
     try:
         st_file = load_service_times(service_times)
