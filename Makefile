@@ -25,6 +25,10 @@ system-packages:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian package prometheus (promtool)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+# chromium runs the /ui playground's browser tests (Playwright drives Debian's build; it cannot download its own).
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package chromium (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 serve: install
 	$(VENV)/bin/emotivoice-fn serve --port $${PORT:-8080}

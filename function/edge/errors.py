@@ -13,6 +13,7 @@ import json
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from function.auth import AuthError
 from function.errors import Kind, ServiceError, error_body
 
 # Field -> code for schema violations, so a client can tell which rule it broke without parsing text.
@@ -30,7 +31,9 @@ def error_headers(error: ServiceError) -> dict[str, str]:
     headers: dict[str, str] = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    if error.kind is Kind.UNAUTHORIZED:
+    if isinstance(error, AuthError):  # RFC 6750 challenge: realm, error, and the scope a 403 lacked
+        headers["WWW-Authenticate"] = error.challenge
+    elif error.kind is Kind.UNAUTHORIZED:
         headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
     return headers
 

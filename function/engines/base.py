@@ -68,6 +68,22 @@ class Style:
 
 
 @dataclass(frozen=True)
+class VoiceMix:
+    """A custom voice (issue 16, "voice matching"): built-in voice ids and weights summing to 1.
+
+    Engines that can blend speakers (EmotiVoice: the weighted sum of the speaker-table rows replaces the
+    single row) synthesise the mix; engines that cannot (espeak) use the heaviest part and say so in the
+    Voice they resolve. A mix of one voice with weight 1.0 must sound exactly like that voice.
+    """
+
+    parts: tuple[tuple[str, float], ...]
+
+    @property
+    def heaviest(self) -> str:
+        return max(self.parts, key=lambda p: p[1])[0]
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
     """What a caller asked for, from the edges inward: the same type for HTTP, events, batches and the CLI.
 
@@ -83,12 +99,15 @@ class SynthesisRequest:
     language: LanguageHint = "auto"
     format: AudioFormat = "wav"
     sample_rate: int | None = None
+    mix: VoiceMix | None = None  # set by the service when ``voice`` names a custom voice
 
     def content_hash(self) -> str:
         fields: dict[str, object] = {"text": self.text, "voice": self.voice, "prompt": self.prompt,
                                      "speed": self.speed, "language": self.language, "format": self.format}
         if self.sample_rate is not None:  # absent from older keys: the same request keeps the same key
             fields["sample_rate"] = self.sample_rate
+        if self.mix is not None:
+            fields["mix"] = [list(part) for part in self.mix.parts]
         canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

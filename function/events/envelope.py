@@ -16,7 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from function.errors import Kind, ServiceError
+from function.errors import Kind, ServiceError, shown
 from function.events import types as t
 from function.sink import make_event
 
@@ -63,19 +63,21 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
     if missing:
         raise malformed("invalid_cloudevent", f"Missing required CloudEvents attribute(s): {', '.join(missing)}.")
     if attrs["specversion"] != "1.0":
-        raise malformed("unsupported_specversion", f"specversion {attrs['specversion']!r} is not supported; use '1.0'.")
+        raise malformed("unsupported_specversion",
+                        f"specversion {shown(str(attrs['specversion']))} is not supported; use '1.0'.")
     if attrs["type"] not in t.CONSUMED:
         raise malformed("unsupported_event_type",
-                        f"Event type {attrs['type']!r} is not handled here; expected one of {', '.join(t.CONSUMED)}.")
+                        f"Event type {shown(str(attrs['type']))} is not handled here; expected one of "
+                        f"{', '.join(t.CONSUMED)}.")
     try:
         event = from_http(HTTPMessage(headers=lowered, body=body), JSONFormat())
     except Exception as exc:  # noqa: BLE001 - any SDK complaint is a malformed event
-        raise malformed("invalid_cloudevent", f"Not a valid CloudEvent: {exc}") from None
+        raise malformed("invalid_cloudevent", f"Not a valid CloudEvent: {shown(str(exc), 200)}") from None
     ctype = (event.get_datacontenttype() or "application/json").split(";")[0].strip()
     data = event.get_data()
     if isinstance(data, (bytes, str)):
         if ctype != "application/json" and not ctype.endswith("+json"):
-            raise malformed("unsupported_data_content_type", f"Event data must be application/json, got {ctype!r}.",
+            raise malformed("unsupported_data_content_type", f"Event data must be application/json, got {shown(ctype)}.",
                             Kind.UNSUPPORTED_MEDIA)
         try:
             data = json.loads(data)

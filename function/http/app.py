@@ -16,8 +16,15 @@ from fastapi import FastAPI
 from function.auth import TokenVerifier
 from function.events import ingress
 from function.http import errors
-from function.http.middleware import AuthMiddleware, LimitsMiddleware, MetricsMiddleware
+from function.http.middleware import (
+    AuthMiddleware,
+    LimitsMiddleware,
+    MetricsMiddleware,
+    RateLimitMiddleware,
+    StallMiddleware,
+)
 from function.http.routes import batches, native, ops, speech, ui
+from function.ratelimit import TokenBucketLimiter
 from function.service.engine_host import EngineLoader
 from function.service.runtime import Runtime
 from function.settings import Settings
@@ -55,6 +62,11 @@ def create_app(
         version="0.1.0",
         description="Expressive Chinese/English text-to-speech: OpenAI-compatible and native APIs.",
         lifespan=lifespan,
+        # With auth on, /openapi.json needs an admin token (function.http.access) and the browser pages are
+        # not served: Swagger UI and ReDoc fetch the schema without the page's bearer token, so they could
+        # only show an error. Fetch the schema with a token and open it in any OpenAPI viewer instead.
+        docs_url=None if settings.auth == "jwt" else "/docs",
+        redoc_url=None if settings.auth == "jwt" else "/redoc",
     )
     app.state.runtime = runtime
     errors.install(app)
@@ -65,8 +77,18 @@ def create_app(
     app.include_router(ingress.router)
     if settings.ui:
         app.include_router(ui.router)
-    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, json_paths=JSON_PATHS)
-    if settings.auth == "jwt":
-        app.add_middleware(AuthMiddleware, verifier=TokenVerifier(settings))
+    # Added last = runs first: metrics outermost, then auth and limits, stall detection next to the app.
+    app.add_middleware(StallMiddleware, timeout=settings.stall_timeout_seconds, metrics=runtime.metrics)
+    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, json_paths=JSON_PATHS,
+                       max_header_bytes=settings.max_header_bytes, body_timeout=settings.body_timeout_seconds)
+    # Added later = runs earlier: auth, then the per-subject rate limit (it needs the token's subject).
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(RateLimitMiddleware, limiter=TokenBucketLimiter(settings.rate_limit_per_second,
+                                                                           settings.rate_limit_burst))
+    if settings.auth == "jwt" or settings.event_auth == "oidc":
+        app.add_middleware(AuthMiddleware,
+                           api=TokenVerifier.for_api(settings) if settings.auth == "jwt" else None,
+                           events=TokenVerifier.for_events(settings) if settings.event_auth == "oidc" else None,
+                           require_scopes=settings.jwt_require_scopes)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, skip=UNMETERED_PATHS)
     return app

@@ -90,23 +90,26 @@ class Renderer:
             request = dataclasses.replace(request, text=await self.read_text(text_uri, "text_uri"))
         identity = hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:20]
         content = request.content_hash()
-        await self._claim_event(self._storage.key(f"event-ids/{identity}.json"), content)
+        marker = self._storage.key(f"event-ids/{identity}.json")
+        await self._check_event(marker, content)
         key = self._storage.key(f"events/{identity}-{content[:12]}.{request.format}")
-        return await self.render(request, key, {"event-source": source[:200], "event-id": event_id[:200]})
+        result = await self.render(request, key, {"event-source": source[:200], "event-id": event_id[:200]})
+        await self._claim_event(marker, content)  # after the result: a failed render leaves nothing behind
+        return result
 
-    async def _claim_event(self, marker: str, content: str) -> None:
+    async def _check_event(self, marker: str, content: str) -> None:
         found = await asyncio.to_thread(self._storage.head, marker)
-        if found is None:
-            try:
-                await asyncio.to_thread(self._storage.put, marker, b"{}", "application/json", {"content-sha256": content},
-                                        if_absent=True)
-                return
-            except AlreadyExists:
-                found = await asyncio.to_thread(self._storage.head, marker)
         if found is not None and found.metadata.get("content-sha256", content) != content:
             raise ServiceError(Kind.CONFLICT, "event_id_conflict",
                                "This event's source and id were used before for a different request; give each "
                                "request its own id.")
+
+    async def _claim_event(self, marker: str, content: str) -> None:
+        try:
+            await asyncio.to_thread(self._storage.put, marker, b"{}", "application/json", {"content-sha256": content},
+                                    if_absent=True)
+        except AlreadyExists:
+            await self._check_event(marker, content)  # a concurrent delivery claimed it: same content or conflict
 
     async def render(self, request: SynthesisRequest, key: str, extra_metadata: dict[str, str] | None = None, *,
                      wait_for_slot: float | None = None) -> RenderResult:

@@ -107,7 +107,10 @@ class LocalStorage:
             return path.read_bytes()
 
     def read_reference(self, uri: str) -> bytes:
-        parsed = urlparse(uri)
+        try:
+            parsed = urlparse(uri)
+        except ValueError:
+            raise invalid_reference(uri, "file:///path") from None
         if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
             raise invalid_reference(uri, "file:///path")
         allowed = (self.root / self.reference_prefix).resolve() if self.reference_prefix else self.root

@@ -19,7 +19,9 @@ SECRET = "test-secret-with-enough-length-for-hs256"
 
 
 def token(key: object = SECRET, alg: str = "HS256", **claims: object) -> str:
-    return jwt.encode({"sub": "tester", "aud": "emotivoice", "exp": int(time.time()) + 300, **claims}, key, alg)  # type: ignore[arg-type]
+    # Routes need scopes (tests/security covers them); these tests are about the token itself.
+    return jwt.encode({"sub": "tester", "aud": "emotivoice", "exp": int(time.time()) + 300,
+                       "scope": "synthesize voices batches", **claims}, key, alg)  # type: ignore[arg-type]
 
 
 def test_hs256_tokens() -> None:

@@ -11,12 +11,13 @@ import httpx
 from tests.audio_check import decode
 from testkit.server_process import ServerProcess
 
-LONG = "优雅地关闭服务时，已经接受的请求必须完整地完成。" * 12
+LONG = "优雅地关闭服务时，已经接受的请求必须完整地完成。" * 100  # seconds of work per request
 
 
 def test_sigterm_fails_readiness_refuses_new_work_and_completes_admitted_work(tmp_path: Path) -> None:
-    env = {"EMOTIVOICE_ENGINE": "espeak", "EMOTIVOICE_STORAGE_DIR": str(tmp_path), "EMOTIVOICE_WORKERS": "2",
-           "EMOTIVOICE_QUEUE_SIZE": "6"}
+    # One worker per stream: all six are running (not queued) when SIGTERM comes.
+    env = {"EMOTIVOICE_ENGINE": "espeak", "EMOTIVOICE_STORAGE_DIR": str(tmp_path), "EMOTIVOICE_WORKERS": "6",
+           "EMOTIVOICE_QUEUE_SIZE": "2"}
     with ServerProcess(env, ready_timeout=60) as srv:
         whole = httpx.post(f"{srv.url}/v1/synthesize", json={"text": LONG, "speaker": "alloy", "format": "wav"},
                            timeout=120)

@@ -15,7 +15,7 @@ from function.events import types as t
 from tests.conftest import run_server
 from tests.events.conftest import s3_settings
 from tests.events.test_cloudevents import event, reply_of, send
-from tests.s3_server import S3Server
+from testkit.s3_server import S3Server
 
 SECRET = "TOP-SECRET-" + uuid.uuid4().hex
 

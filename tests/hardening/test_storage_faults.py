@@ -11,7 +11,7 @@ import httpx
 from tests.conftest import run_server
 from tests.events.conftest import s3_settings
 from tests.events.test_cloudevents import event, send
-from tests.s3_server import S3Server
+from testkit.s3_server import S3Server
 
 
 def test_frozen_storage_opens_the_breaker_and_every_route_answers_503(private_s3: S3Server) -> None:
