@@ -14,7 +14,7 @@ machine hits them alike.
 imports, ``import torch``, archive reads, engine import, unpickling, frontend seeding, warm-up, and the
 first request's synthesis.
 
-    .venv/bin/python -m function.engines.emotivoice.random_home --size full --data-dir ../shared/emotivoice /tmp/ev-home
+    .venv/bin/python -m testkit.random_home --size full --data-dir ../shared/emotivoice /tmp/ev-home
     .venv/bin/emotivoice-fn snapshot --home /tmp/ev-home --out /tmp/ev-snap
     .venv/bin/python bench/cold_start.py --home /tmp/ev-home --snapshot /tmp/ev-snap --runs 5 --breakdown 5
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -33,9 +34,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from testkit.server_process import ServerProcess  # noqa: E402
+
 TEXT = "你好，欢迎光临。"
 
 
@@ -44,41 +49,21 @@ def dir_size(path: Path) -> int:
 
 
 def one_start(env: dict[str, str], port: int, timeout: float) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "function.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env={**os.environ, **env, "EMOTIVOICE_LOG_LEVEL": "WARNING"}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    marks: dict[str, float] = {}
+    server = ServerProcess(env, port, ready_timeout=timeout).start()
+    url = server.url
     try:
+        startup = server.wait_ready(poll_s=0.01, watch_liveness=True)
+        marks = {"live": startup.live_s if startup.live_s is not None else math.nan, "ready": startup.ready_s}
         with httpx.Client(timeout=2) as client:
-            while "ready" not in marks:
-                if time.perf_counter() - started > timeout:
-                    raise RuntimeError(f"not ready after {timeout} s")
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-                try:
-                    if "live" not in marks and client.get(f"{url}/health/liveness").status_code == 200:
-                        marks["live"] = time.perf_counter() - started
-                    if client.get(f"{url}/health/readiness").status_code == 200:
-                        marks["ready"] = time.perf_counter() - started
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.01)
             r = client.post(f"{url}/v1/audio/speech", json={"input": TEXT, "voice": "alloy", "response_format": "wav"},
                             timeout=120)
             r.raise_for_status()
-            marks["first_audio"] = time.perf_counter() - started
+            marks["first_audio"] = time.perf_counter() - server.started_at
             found = re.search(r"^emotivoice_engine_load_seconds\{[^}]*\} ([0-9.e+-]+)$",
                               client.get(f"{url}/metrics").text, re.M)
             marks["engine_load"] = float(found.group(1)) if found else float("nan")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
     return marks
 
 

@@ -26,8 +26,8 @@ import torch  # noqa: E402
 from function.engines.base import SynthesisRequest  # noqa: E402
 from function.engines.emotivoice.engine import EmotiVoiceEngine  # noqa: E402
 from function.engines.emotivoice.loader import load_home  # noqa: E402
-from function.engines.emotivoice.random_home import write_home  # noqa: E402
 from function.engines.emotivoice.runtime import keep_freed_memory  # noqa: E402
+from testkit.random_home import write_home  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "emotivoice"
 # ~10.5 s of audio at 5 frames per token

@@ -19,7 +19,7 @@ from function.settings import Settings
 
 if TYPE_CHECKING:
     from function.service.job import Job
-    from function.service.synthesis import SynthesisService
+    from function.service.synthesis import SynthesisLimits, SynthesisService
 
 
 def load_settings() -> Settings:
@@ -138,14 +138,15 @@ def _synthesis_service(settings: Settings) -> SynthesisService:
     from function.engines.registry import load_engine
     from function.metrics import Metrics
     from function.service.engine_host import EngineHost
-    from function.service.synthesis import SynthesisService
+    from function.service.synthesis import SynthesisLimits, SynthesisService
 
     host = EngineHost(lambda: load_engine(settings))
     host.load()
     if host.error:
         raise click.ClickException(f"the engine failed to load: {host.error}")
-    return SynthesisService(host, Metrics(), workers=1, queue_size=0, queue_timeout_seconds=3600,
-                            retry_after_seconds=settings.retry_after_seconds, max_input_chars=settings.max_input_chars)
+    return SynthesisService(host, Metrics(), SynthesisLimits(
+        workers=1, queue_size=0, queue_timeout_seconds=3600, retry_after_seconds=settings.retry_after_seconds,
+        max_input_chars=settings.max_input_chars, request_timeout_seconds=24 * 3600))
 
 
 async def _say(service: SynthesisService, text: str, voice: str | None, emotion: str, speed: float, language: str,

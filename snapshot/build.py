@@ -9,6 +9,11 @@ style vectors of upstream's prompt vocabulary (label files + the seven emotions'
 written snapshot back through the runtime loader and compare its audio with the eager engine's on a fixed
 sentence set, refusing to publish it past the tolerance; write ``manifest.json`` last and move the
 directory into place atomically, so a half-built snapshot never carries a manifest.
+
+What is compiled is the engine's own modules (``function/engines/emotivoice/{acoustic,bert,vocoder}.py``):
+the forward code exists once. The format (file names, manifest checks, packed tables) and the loader are
+the engine's (``snapshot_format``, ``snapshot_runtime``): this build step imports the engine, never the
+reverse, and nothing on the serving path imports this package.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from snapshot import format as fmt
+from function.engines.emotivoice import snapshot_format as fmt
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +70,15 @@ def _versions() -> dict[str, str]:
 
 
 def compile_modules(loaded: Any, *, freeze: bool, optimize: bool) -> dict[str, Any]:
-    """TorchScript modules for the acoustic model, BERT and the vocoder."""
+    """TorchScript modules for the acoustic model, BERT and the vocoder: the eager modules themselves,
+    scripted (acoustic model and BERT: data-dependent control flow such as duration rounding, upsampling
+    to a run-time length and padding masks) or traced (the vocoder: a fixed stack of convolutions). The
+    compiled modules share the eager modules' tensors; the eager modules are left as they are."""
     import torch
 
-    from snapshot.modules import ScriptableAcoustic, ScriptableBert
-
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    acoustic = torch.jit.script(ScriptableAcoustic(loaded.acoustic).eval())
-    bert = torch.jit.script(ScriptableBert(loaded.bert).eval())
+    acoustic = torch.jit.script(loaded.acoustic.eval())
+    bert = torch.jit.script(loaded.bert.eval())
     n_mels = loaded.vocoder.config.n_mels
     with torch.inference_mode(False), torch.no_grad():
         example = torch.randn(1, n_mels, 37)
@@ -109,14 +115,12 @@ def strip_weights(name: str, module: Any) -> dict[str, Any]:
     """
     import torch
 
+    from function.engines.emotivoice.snapshot_runtime import set_tensor
+
     out = {}
     for key, tensor in module.state_dict().items():
         out[f"{name}:{key}"] = tensor.detach().clone().contiguous()
-        owner = module
-        *path, leaf = key.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        setattr(owner, leaf, torch.empty(0, dtype=tensor.dtype))
+        set_tensor(module, key, torch.empty(0, dtype=tensor.dtype))
     return out
 
 
@@ -126,8 +130,6 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
     from function.engines.emotivoice import chinese
     from function.engines.emotivoice.english import cmu_dictionary
 
-    chinese.initialise()
-    assert chinese._tokenizer is not None
     return {
         "token_ids": dict(loaded.token_ids),
         "speakers": list(loaded.speakers),
@@ -139,7 +141,7 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
         "jieba_version": getattr(jieba, "__version__", None),
         "pypinyin_dict_version": _versions()["pypinyin-dict"],
         "cc_cedict": _shared_phrases(),
-        "jieba": (dict(chinese._tokenizer.FREQ), chinese._tokenizer.total),
+        "jieba": chinese.prefix_dictionary(),
         "cmudict": fmt.pack_phones(cmu_dictionary()),
     }
 

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for rel, hexdigest in digests.items():
         if rel not in todo:  # present before this run: still check the pin
-            from snapshot.format import sha256_file
+            from function.engines.emotivoice.snapshot_format import sha256_file
 
             if sha256_file(home / rel) != hexdigest.lower():
                 print(f"{rel}: sha256 differs from the pinned {hexdigest}", file=sys.stderr)

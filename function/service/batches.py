@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import string
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -156,25 +157,28 @@ def render_text(template: str, recipient: Recipient) -> str:
     return template.format_map(values)
 
 
+@dataclass(frozen=True)
+class BatchLimits:
+    """What bounds batches; built from Settings by the runtime."""
+
+    max_recipients: int = 10_000
+    chunk_size: int = 50
+    workers: int = 2  # items of one chunk synthesised at once
+    item_wait_seconds: float = 600.0  # how long an item queues for a batch slot
+    max_total_chars: int = 1_000_000
+    max_audio_seconds: float = 36_000.0
+    max_running: int = 2  # background batches per pod
+    max_per_subject: int = 2
+    retry_after_seconds: int = 1
+
+
 class BatchService:
     def __init__(self, renderer: Renderer, metrics: Metrics, publisher: Publisher, *, event_source: str,
-                 max_recipients: int, chunk_size: int, workers: int, item_wait_seconds: float = 600.0,
-                 max_total_chars: int = 1_000_000, max_audio_seconds: float = 36_000.0, max_running: int = 2,
-                 max_per_subject: int = 2, retry_after_seconds: int = 1) -> None:
-        self._renderer = renderer
-        self._storage = renderer.storage
-        self._metrics = metrics
-        self._publisher = publisher
-        self._source = event_source
-        self.max_recipients = max_recipients
-        self.max_total_chars = max_total_chars
-        self.max_audio_seconds = max_audio_seconds
-        self.max_per_subject = max_per_subject
-        self.chunk_size = chunk_size
-        self._parallel = max(1, workers)
-        self._item_wait = item_wait_seconds
-        self._retry_after = retry_after_seconds
-        self._turns = asyncio.Semaphore(max_running)  # background batches worked on at once
+                 limits: BatchLimits) -> None:
+        self._renderer, self._storage, self._metrics = renderer, renderer.storage, metrics
+        self._publisher, self._source, self.limits = publisher, event_source, limits
+        self.chunk_size = limits.chunk_size
+        self._turns = asyncio.Semaphore(limits.max_running)  # background batches worked on at once
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, str] = {}  # batch id -> subject, for batches this pod works on now
         self._draining = False
@@ -218,11 +222,11 @@ class BatchService:
     async def create(self, spec: BatchSpec) -> tuple[str, BatchSpec]:
         """Store the spec (idempotently); return the batch id and the spec as stored (recipients resolved)."""
         spec = await self._resolve_recipients(spec)
-        if len(spec.recipients) > self.max_recipients:
-            raise batch_too_large(f"{len(spec.recipients)} recipients; the limit is {self.max_recipients}")
+        if len(spec.recipients) > self.limits.max_recipients:
+            raise batch_too_large(f"{len(spec.recipients)} recipients; the limit is {self.limits.max_recipients}")
         chars = sum(len(_text_or_empty(spec.template, r)) for r in spec.recipients)
-        if chars > self.max_total_chars:
-            raise batch_too_large(f"the greetings add up to {chars} characters; the limit is {self.max_total_chars} "
+        if chars > self.limits.max_total_chars:
+            raise batch_too_large(f"the greetings add up to {chars} characters; the limit is {self.limits.max_total_chars} "
                                   "(EMOTIVOICE_BATCH_MAX_TOTAL_CHARS)")
         batch_id = spec.batch_id or spec.derived_id()
         spec = spec.model_copy(update={"batch_id": batch_id})
@@ -258,17 +262,17 @@ class BatchService:
         finished = {item.id for item in state.items}
         todo = [r for r in spec.recipients[start:end] if r.id not in finished]
         lock = asyncio.Lock()
-        gate = asyncio.Semaphore(self._parallel)
+        gate = asyncio.Semaphore(self.limits.workers)
         # Audio budget: what every chunk produced so far (other pods' included), then this chunk's items.
         # Chunks running at the same time on other pods may overshoot it by at most their own items.
         used = [await self._audio_used(batch_id, spec)]
 
         async def one(recipient: Recipient) -> None:
             async with gate:
-                if used[0] >= self.max_audio_seconds:
+                if used[0] >= self.limits.max_audio_seconds:
                     self._metrics.batch_items.labels("failed").inc()
                     item = ItemStatus(id=recipient.id, status="failed", error_code="batch_audio_budget_exceeded",
-                                      error=f"the batch reached its audio budget of {self.max_audio_seconds:g} s "
+                                      error=f"the batch reached its audio budget of {self.limits.max_audio_seconds:g} s "
                                       "(EMOTIVOICE_BATCH_MAX_AUDIO_SECONDS)")
                 else:
                     item = await self._item(batch_id, spec, recipient)
@@ -300,7 +304,7 @@ class BatchService:
         key = self._key(batch_id, f"audio/{recipient.id}-{request.content_hash()[:12]}.{spec.format}")
         try:
             result = await self._renderer.render(request, key, {"batch-id": batch_id, "recipient-id": recipient.id},
-                                                 wait_for_slot=self._item_wait)
+                                                 wait_for_slot=self.limits.item_wait_seconds)
         except ServiceError as exc:
             if exc.kind.retryable:  # storage down, engine not ready: abort the chunk, progress is saved
                 raise
@@ -381,13 +385,13 @@ class BatchService:
         """
         if self._draining:
             raise ServiceError(Kind.UNAVAILABLE, "shutting_down", "This instance is shutting down; retry.",
-                               retry_after=self._retry_after)
+                               retry_after=self.limits.retry_after_seconds)
         running = sum(1 for who in self._running.values() if who == subject)
-        if running >= self.max_per_subject and (spec.batch_id is None or spec.batch_id not in self._running):
+        if running >= self.limits.max_per_subject and (spec.batch_id is None or spec.batch_id not in self._running):
             raise ServiceError(Kind.RATE_LIMITED, "too_many_batches",
                                f"{running} of your batches are running on this instance; the limit is "
-                               f"{self.max_per_subject} (EMOTIVOICE_BATCH_MAX_PER_SUBJECT). Retry when one finished.",
-                               retry_after=max(1, self._retry_after) * 10)
+                               f"{self.limits.max_per_subject} (EMOTIVOICE_BATCH_MAX_PER_SUBJECT). Retry when one finished.",
+                               retry_after=max(1, self.limits.retry_after_seconds) * 10)
         batch_id, spec = await self.create(spec)
         chunks = self.chunk_count(spec)
         if chunks == 1:

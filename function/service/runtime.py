@@ -20,10 +20,10 @@ from typing import Any, Literal
 from function.engines.base import Engine
 from function.engines.registry import load_engine
 from function.metrics import Metrics
-from function.service.batches import BatchService
+from function.service.batches import BatchLimits, BatchService
 from function.service.engine_host import EngineHost, EngineLoader
 from function.service.render import Renderer
-from function.service.synthesis import SynthesisService
+from function.service.synthesis import SynthesisLimits, SynthesisService
 from function.settings import Settings
 from function.sink import Publisher
 from function.storage import Storage, StorageUnavailable, open_storage
@@ -74,29 +74,20 @@ class Runtime:
             self.storage.on_change = lambda is_open: self.metrics.storage_breaker_open.set(int(is_open))
         self.host = EngineHost(_startup_loader(settings, self.storage, loader or (lambda: load_engine(settings))))
         self.host.on_ready(self._engine_ready)
-        self.synthesis = SynthesisService(
-            self.host,
-            self.metrics,
-            workers=settings.workers,
-            queue_size=settings.queue_size,
-            queue_timeout_seconds=settings.queue_timeout_seconds,
-            retry_after_seconds=settings.retry_after_seconds,
-            max_input_chars=settings.max_input_chars,
-            interactive_reserved=settings.interactive_reserved_slots,
+        self.synthesis = SynthesisService(self.host, self.metrics, SynthesisLimits(
+            workers=settings.workers, queue_size=settings.queue_size,
+            queue_timeout_seconds=settings.queue_timeout_seconds, retry_after_seconds=settings.retry_after_seconds,
+            max_input_chars=settings.max_input_chars, interactive_reserved=settings.interactive_reserved_slots,
             request_timeout_seconds=settings.request_timeout_seconds,
-            stall_timeout_seconds=settings.stall_timeout_seconds,
-            max_buffered_chunks=settings.max_buffered_chunks,
-        )
+            stall_timeout_seconds=settings.stall_timeout_seconds, max_buffered_chunks=settings.max_buffered_chunks))
         self.renderer = Renderer(self.synthesis, self.storage, settings.presign_expiry_seconds)
         self.publisher = Publisher(settings.sink, token_file=settings.sink_token_file)
         self.batches = BatchService(self.renderer, self.metrics, self.publisher, event_source=settings.event_source,
-                                    max_recipients=settings.batch_max_recipients,
-                                    chunk_size=settings.batch_chunk_size, workers=settings.workers,
-                                    max_total_chars=settings.batch_max_total_chars,
-                                    max_audio_seconds=settings.batch_max_audio_seconds,
-                                    max_running=settings.batch_max_running,
-                                    max_per_subject=settings.batch_max_per_subject,
-                                    retry_after_seconds=settings.retry_after_seconds)
+                                    limits=BatchLimits(
+            max_recipients=settings.batch_max_recipients, chunk_size=settings.batch_chunk_size,
+            workers=settings.workers, max_total_chars=settings.batch_max_total_chars,
+            max_audio_seconds=settings.batch_max_audio_seconds, max_running=settings.batch_max_running,
+            max_per_subject=settings.batch_max_per_subject, retry_after_seconds=settings.retry_after_seconds))
         self._closing: set[asyncio.Task[None]] = set()
 
     def _engine_ready(self, engine: Engine, seconds: float) -> None:

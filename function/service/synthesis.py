@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from function.audio.encoding import output_rate
 from function.engines.base import AudioChunk, Engine, InvalidTextError, SynthesisRequest
@@ -106,35 +107,36 @@ class Ticket:
         self._service._release(self)
 
 
+@dataclass(frozen=True)
+class SynthesisLimits:
+    """What bounds one process's synthesis; built from Settings by the runtime (the one place settings
+    are read) and by the CLI."""
+
+    workers: int
+    queue_size: int
+    queue_timeout_seconds: float
+    retry_after_seconds: int
+    max_input_chars: int
+    interactive_reserved: int = 0  # slots batch items never take
+    request_timeout_seconds: float = 300.0
+    stall_timeout_seconds: float = 30.0
+    max_buffered_chunks: int = 4
+
+    @property
+    def capacity(self) -> int:
+        return self.workers + self.queue_size
+
+
 class SynthesisService:
-    def __init__(
-        self,
-        host: EngineHost,
-        metrics: Metrics,
-        *,
-        workers: int,
-        queue_size: int,
-        queue_timeout_seconds: float,
-        retry_after_seconds: int,
-        max_input_chars: int,
-        interactive_reserved: int = 0,
-        request_timeout_seconds: float = 300.0,
-        stall_timeout_seconds: float = 30.0,
-        max_buffered_chunks: int = 4,
-    ) -> None:
-        self._host = host
-        self._metrics = metrics
-        self.workers = workers
-        self.capacity = workers + queue_size
+    def __init__(self, host: EngineHost, metrics: Metrics, limits: SynthesisLimits) -> None:
+        self._host, self._metrics, self.limits = host, metrics, limits
+        self.workers, self.capacity, self.max_input_chars = limits.workers, limits.capacity, limits.max_input_chars
         # Batch items never take the last `interactive_reserved` slots (at least one slot stays theirs).
-        self.batch_capacity = max(1, self.capacity - interactive_reserved)
-        self.max_input_chars = max_input_chars
-        self._queue_timeout = queue_timeout_seconds
-        self._retry_after = retry_after_seconds
-        self._deadline = request_timeout_seconds
-        self._stall_timeout = stall_timeout_seconds
-        self._buffered = max_buffered_chunks
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth")
+        self.batch_capacity = max(1, self.capacity - limits.interactive_reserved)
+        self._queue_timeout, self._retry_after = limits.queue_timeout_seconds, limits.retry_after_seconds
+        self._deadline, self._stall_timeout = limits.request_timeout_seconds, limits.stall_timeout_seconds
+        self._buffered = limits.max_buffered_chunks
+        self._executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="synth")
         self._lock = threading.Lock()
         self._admitted = 0
         self._queued = 0

@@ -120,3 +120,39 @@ def test_gaussian_upsampling_is_softmax_of_distance() -> None:
     centres = torch.tensor([1.0, 2.5, 4.5])
     for t in range(6):
         assert torch.allclose(frames[0, t], torch.softmax(-0.1 * (t - centres) ** 2, 0))
+
+
+def test_engine_modules_compile_as_they_are_and_compute_the_same(loaded) -> None:
+    """The snapshot compiles the engine's own acoustic model and BERT (no restated copy): scripted, they
+    give exactly the eager result, padded batch and speed included."""
+    acoustic, bert = torch.jit.script(loaded.acoustic), torch.jit.script(loaded.bert)
+    sequences = [[1, 5, 9, 200, 1], [1] + list(range(100, 130)) + [1], [1, 300, 301, 1]]
+    lengths = torch.tensor([len(s) for s in sequences])
+    ids = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s)
+    gen = torch.Generator().manual_seed(3)
+    style = torch.randn(1, 32, generator=gen).expand(3, -1)
+    content = torch.randn(3, 32, generator=gen)
+    speakers = torch.tensor([3, 3, 3])
+    with torch.inference_mode():
+        for speed in (torch.full((3,), 1.0), torch.tensor([0.5, 1.2, 3.0])):
+            eager = loaded.acoustic(ids, lengths, speakers, style, content, speed)
+            compiled = acoustic(ids, lengths, speakers, style, content, speed)
+            assert [x.shape for x in compiled] == [x.shape for x in eager]
+            assert all(torch.equal(x, y) for x, y in zip(compiled, eager))
+        assert torch.equal(bert(ids, lengths), loaded.bert(ids, lengths))
+        assert torch.equal(bert(ids[:1, :5]), loaded.bert(ids[:1, :5]))
+
+
+def test_float_speed_equals_a_speed_per_item(loaded) -> None:
+    """The engine hands the acoustic model one speed per item (every runtime takes tensors); a float
+    speed, as upstream passes it, gives the very same frames."""
+    ids = torch.tensor([[1, 50, 60, 300, 301, 302, 70, 1]])
+    style = torch.randn(1, 32, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        for speed in (1.0, 1.2, 0.8):
+            as_float = loaded.acoustic(ids, torch.tensor([8]), torch.tensor([7]), style, style, speed)[0]
+            as_tensor = loaded.acoustic(ids, torch.tensor([8]), torch.tensor([7]), style, style,
+                                        torch.full((1,), speed, dtype=torch.float32))[0]
+            assert torch.equal(as_float, as_tensor)

@@ -12,7 +12,7 @@ import numpy as np
 from function.engines.base import AudioChunk, Style, SynthesisRequest, Voice
 from function.metrics import Metrics
 from function.service.engine_host import EngineHost
-from function.service.synthesis import SynthesisService
+from function.service.synthesis import SynthesisLimits, SynthesisService
 
 
 class ScriptedEngine:
@@ -59,8 +59,8 @@ def test_queue_depth_counts_waiting_jobs_only() -> None:
     host = EngineHost(lambda: (engine, 0.0))
     host.load()
     metrics = Metrics()
-    service = SynthesisService(host, metrics, workers=1, queue_size=3, queue_timeout_seconds=10,
-                               retry_after_seconds=1, max_input_chars=100)
+    service = SynthesisService(host, metrics, SynthesisLimits(workers=1, queue_size=3, queue_timeout_seconds=10,
+                                                              retry_after_seconds=1, max_input_chars=100))
 
     async def scenario() -> list[tuple[float, float]]:
         seen = []

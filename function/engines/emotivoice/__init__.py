@@ -1,5 +1,20 @@
 """Clean-room EmotiVoice engine: loads upstream's released checkpoints (the "EmotiVoice home") and
-synthesises with our own frontend, BERT, acoustic model and HiFi-GAN vocoder. See ``engine.py``."""
+synthesises with our own frontend, BERT, acoustic model and HiFi-GAN vocoder. See ``engine.py``.
+
+Where things are:
+
+* the engine: ``engine.py`` (the pipeline), built from ``parts.EngineParts`` (three networks and the
+  home's tables) plus optional pre-computed style vectors (``prompt_cache.py``);
+* text: ``frontend.py`` over ``chinese.py``, ``english.py``, ``numbers.py``; ``tokenizer.py`` for BERT;
+  voices: ``voices.py``;
+* networks: ``acoustic.py``, ``bert.py``, ``vocoder.py``, one forward code each, run eagerly and compiled;
+* eager runtime: ``loader.py`` (a home's checkpoints -> modules), entry point :func:`load` below;
+* snapshot runtime: ``snapshot_format.py`` (files, manifest, checks), ``snapshot_frontend.py`` (stored
+  tables -> frontend), ``snapshot_runtime.py`` (TorchScript archives -> engine), ``snapshot_engine.py``.
+
+The top-level ``snapshot/`` package is the build step that writes snapshots: it imports this package;
+nothing here imports it.
+"""
 
 from __future__ import annotations
 

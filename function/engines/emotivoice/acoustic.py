@@ -5,6 +5,12 @@ key. Batching: upstream only ever runs one item and its decoder has no mask, so 
 the result. Here every convolution input has padded positions zeroed and every attention masks padded keys;
 with no padding (one item) these are no-ops, and with padding each item sees exactly what it would see
 alone. The alignment module (training only) is not built.
+
+``torch.jit.script`` compiles this very ``AcousticModel`` (the snapshot build does), so the forward code
+exists once: annotations that TorchScript reads, and ``torch.jit.is_scripting()`` only to swap the
+positional-encoding cache (a lock and a growing table) for recomputing the same values. Owns the
+acoustic model's arithmetic; imports only torch (never the loader, the engine, a snapshot runtime or
+``snapshot/``, the build step).
 """
 
 from __future__ import annotations
@@ -42,8 +48,24 @@ def _zero_pad(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x * mask
 
 
+def sinusoid_table(length: int, dim: int) -> torch.Tensor:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(same), shape (length, dim)."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)
+    return pe
+
+
 class _PositionalEncoding(nn.Module):
-    """x + alpha * PE (learnable scalar alpha; no sqrt(d) scaling). The sin/cos table grows on demand."""
+    """x + alpha * PE (learnable scalar alpha; no sqrt(d) scaling). The sin/cos table grows on demand.
+
+    Compiled, the module keeps no table (no lock, no mutable state in an archive) and computes PE per call
+    with the same element-wise formula.
+    """
+
+    __jit_ignored_attributes__ = ["_table", "_lock"]
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -52,23 +74,22 @@ class _PositionalEncoding(nn.Module):
         self._table = torch.zeros(0, dim)
         self._lock = threading.Lock()
 
+    @torch.jit.unused
     def table(self, length: int) -> torch.Tensor:
         table = self._table
         if table.shape[0] >= length:
             return table[:length]
         with self._lock:
             if self._table.shape[0] < length:
-                size = max(length, 2 * self._table.shape[0], 1024)
-                pos = torch.arange(size, dtype=torch.float32)[:, None]
-                div = torch.exp(torch.arange(0, self.dim, 2, dtype=torch.float32) * -(math.log(10000.0) / self.dim))
-                pe = torch.zeros(size, self.dim)
-                pe[:, 0::2] = torch.sin(pos * div)
-                pe[:, 1::2] = torch.cos(pos * div)
-                self._table = pe
+                self._table = sinusoid_table(max(length, 2 * self._table.shape[0], 1024), self.dim)
             return self._table[:length]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.alpha * self.table(x.shape[1])[None]
+        if torch.jit.is_scripting():
+            pe = sinusoid_table(x.shape[1], self.dim)
+        else:
+            pe = self.table(x.shape[1])
+        return x + self.alpha * pe[None]
 
 
 class _MultiHeadAttention(nn.Module):
@@ -126,7 +147,7 @@ class _Encoder(nn.Module):
         self.after_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        key_mask = None if mask is None else mask[:, None, None, :, 0].bool()
+        key_mask = None if mask is None else mask[:, None, None, :, 0].to(torch.bool)
         x = self.embed[0](x)
         for block in self.encoders:
             x = block(x, mask, key_mask)
@@ -215,7 +236,7 @@ class AcousticModel(nn.Module):
         x = x + self.pitch_embed(pitch) + self.energy_embed(energy)
 
         frames, frame_counts = self.upsample(x, durations, token_valid)
-        frame_mask = None
+        frame_mask: torch.Tensor | None = None
         if b > 1 and bool((frame_counts != frames.shape[1]).any()):
             valid = torch.arange(frames.shape[1], device=ids.device)[None, :] < frame_counts[:, None]
             frame_mask = valid[..., None].to(torch.float32)
@@ -225,9 +246,10 @@ class AcousticModel(nn.Module):
     @staticmethod
     def durations(log_duration: torch.Tensor, token_valid: torch.Tensor, speed: torch.Tensor | float) -> torch.Tensor:
         """Frames per token: round(max(exp(y) - 1, 0) / speed), padded tokens 0; an all-zero item gets all 1."""
-        if isinstance(speed, torch.Tensor) and speed.dim() == 1:
-            speed = speed[:, None]
-        raw = (torch.exp(log_duration) - 1.0) / speed
+        if isinstance(speed, torch.Tensor):
+            raw = (torch.exp(log_duration) - 1.0) / (speed[:, None] if speed.dim() == 1 else speed)
+        else:
+            raw = (torch.exp(log_duration) - 1.0) / speed
         d = torch.clamp(torch.round(raw), min=0.0) * token_valid
         empty = d.sum(dim=1) == 0
         if bool(empty.any()):

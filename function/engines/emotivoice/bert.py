@@ -4,6 +4,11 @@ Our own module instead of ``transformers``: the engine needs only the inference 
 post-LayerNorm encoder layers, tanh pooler), and avoiding ``transformers`` keeps the image and the cold
 start small. Attention uses ``scaled_dot_product_attention``; a padding mask makes batched prompts equal
 to single ones.
+
+``torch.jit.script`` compiles this very ``BertModel`` (the snapshot build does), so the forward code
+exists once; hence the activation is chosen by a string (a stored lambda would not compile). Owns BERT's
+arithmetic; imports only torch (never the loader, the engine, a snapshot runtime or ``snapshot/``, the
+build step).
 """
 
 from __future__ import annotations
@@ -35,14 +40,14 @@ class BertConfig:
         return cls(**known)
 
 
-def _activation(name: str):
-    if name == "gelu":
-        return F.gelu
-    if name in ("gelu_new", "gelu_pytorch_tanh"):
-        return lambda x: F.gelu(x, approximate="tanh")
-    if name == "relu":
-        return F.relu
-    raise ValueError(f"unsupported BERT hidden_act {name!r}")
+# config.json's hidden_act -> F.gelu's ``approximate`` argument ("relu" stands for ReLU itself).
+_APPROXIMATE = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "relu": "relu"}
+
+
+def _activation(name: str) -> str:
+    if name not in _APPROXIMATE:
+        raise ValueError(f"unsupported BERT hidden_act {name!r}")
+    return _APPROXIMATE[name]
 
 
 class BertEmbeddings(nn.Module):
@@ -97,7 +102,10 @@ class BertLayer(nn.Module):
         self.attention = _Attention(cfg)
         self.intermediate = _Dense(cfg.hidden_size, cfg.intermediate_size)
         self.output = _Dense(cfg.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps)
-        self.act = _activation(cfg.hidden_act)
+        self.activation = _activation(cfg.hidden_act)
+
+    def act(self, h: torch.Tensor) -> torch.Tensor:
+        return F.relu(h) if self.activation == "relu" else F.gelu(h, approximate=self.activation)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         b, t, d = x.shape
@@ -135,7 +143,7 @@ class BertModel(nn.Module):
         self.pooler = BertPooler(cfg)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        mask = None
+        mask: torch.Tensor | None = None
         if lengths is not None and ids.shape[0] > 1:
             valid = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
             mask = valid[:, None, None, :]

@@ -3,13 +3,16 @@
 Upstream EmotiVoice's Chinese path is reproduced rule for rule, quirks included (see SPEC): a word is
 converted by one pypinyin call so phrase readings apply, punctuation turns the previous break into
 ``sp3``, syllables are joined by ``sp0`` and words end in ``sp1``. The jieba dictionary and pypinyin's
-phrase data are loaded once by :func:`initialise` (about half a second) so a request never pays for it.
+phrase data are loaded once by :func:`initialise` (about half a second) so a request never pays for it;
+a snapshot hands :func:`initialise` the tables it stored (see :func:`prefix_dictionary`) instead.
+Owns the Chinese path and its process-wide jieba state; must not import ``snapshot/`` (the build step).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 import jieba
 from pypinyin import Style, pinyin
@@ -35,20 +38,46 @@ _initialised = False
 _tokenizer: jieba.Tokenizer | None = None
 
 
-def initialise() -> None:
-    """Load jieba's dictionary and pypinyin's CC-CEDICT phrase data once per process (thread-safe)."""
+def initialise(
+    *,
+    prefix_dictionary: tuple[dict[str, int], int] | None = None,
+    phrases: Mapping[str, list[list[str]]] | None = None,
+) -> None:
+    """Load jieba's dictionary and pypinyin's CC-CEDICT phrase data once per process (thread-safe).
+
+    A snapshot passes what it stored at build time, so nothing is rebuilt: ``prefix_dictionary`` is
+    jieba's (word -> frequency, total), as :func:`prefix_dictionary` returns it; ``phrases`` is
+    pypinyin-dict's CC-CEDICT phrase table. Either may be None (loaded the normal way). A later call,
+    with or without tables, does nothing.
+    """
     global _initialised, _tokenizer
     with _init_lock:
         if _initialised:
             return
         jieba.setLogLevel(logging.WARNING)
-        from pypinyin_dict.phrase_pinyin_data import cc_cedict
+        if phrases is not None:
+            from pypinyin import load_phrases_dict
 
-        cc_cedict.load()
+            load_phrases_dict(dict(phrases))  # what cc_cedict.load() does, minus importing its 0.27 s module
+        else:
+            from pypinyin_dict.phrase_pinyin_data import cc_cedict
+
+            cc_cedict.load()
         tokenizer = jieba.Tokenizer()
-        tokenizer.initialize()
+        if prefix_dictionary is not None:
+            tokenizer.FREQ, tokenizer.total = prefix_dictionary
+            tokenizer.initialized = True
+        else:
+            tokenizer.initialize()
         _tokenizer = tokenizer
         _initialised = True
+
+
+def prefix_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's prefix dictionary (word -> frequency) and its total, for a snapshot to store."""
+    initialise()
+    assert _tokenizer is not None
+    return dict(_tokenizer.FREQ), int(_tokenizer.total)
 
 
 def split_syllable(syllable: str) -> list[str]:

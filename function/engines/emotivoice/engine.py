@@ -7,6 +7,11 @@ the first chunk streams early) and then on groups of ``batch_size`` sentences wi
 vocoder per sentence; output clipped to [-1, 1]. All modules are read-only after loading and every
 forward pass runs under ``torch.inference_mode`` (entered per step, never across a ``yield``), so several
 worker threads may synthesise at once.
+
+The engine is given its parts (``parts.EngineParts``: three networks and the home's tables) and,
+optionally, pre-computed style vectors; it never looks at where they came from. The eager path gives it
+``loader.LoadedHome``; the snapshot runtime gives it compiled modules. Must not import the loader, a
+snapshot runtime, or ``snapshot/`` (the build step).
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
-from function.engines.base import AudioChunk, InvalidTextError, Style, SynthesisRequest, Voice
+from function.engines.base import AudioChunk, EngineLoadError, InvalidTextError, Style, SynthesisRequest, Voice
 from function.engines.emotions import recognise
 from function.engines.emotivoice.frontend import Frontend
-from function.engines.emotivoice.loader import LoadedHome
+from function.engines.emotivoice.parts import EngineParts
 from function.engines.emotivoice.prompt_cache import PromptCache
 from function.engines.emotivoice.voices import VoiceTable, build_voice_table
 from function.engines.text import split_sentences
@@ -47,18 +53,28 @@ class EmotiVoiceEngine:
     version = "clean-room-1"
 
     def __init__(
-        self, loaded: LoadedHome, *, batch_size: int = 4, sample_rate: int = 16000, precision: str = "fp32"
+        self,
+        parts: EngineParts,
+        *,
+        prompt_vectors: Mapping[str, torch.Tensor] | None = None,
+        batch_size: int = 4,
+        sample_rate: int = 16000,
+        precision: str = "fp32",
     ) -> None:
-        self.loaded = loaded
+        """``prompt_vectors``: style vectors known in advance (a snapshot's), used without a BERT pass.
+        ``precision="bf16"`` converts the vocoder (an ``nn.Module``) in place."""
+        self.parts = parts
         self.precision = precision
         if precision == "bf16":  # the vocoder is ~90% of the work; BERT and the acoustic model stay fp32
-            loaded.vocoder.to(torch.bfloat16)
+            if not isinstance(parts.vocoder, nn.Module):
+                raise EngineLoadError("bf16 needs the vocoder as a torch module (the eager path)")
+            parts.vocoder.to(torch.bfloat16)
         self.sample_rate = sample_rate
         self.batch_size = max(1, batch_size)
-        self.frontend = Frontend(lexicon=loaded.lexicon, token_ids=loaded.token_ids)
-        self.table: VoiceTable = build_voice_table(loaded.speakers, loaded.speaker_table)
-        self.prompts = PromptCache(self._bert_vectors)
-        self.hop = loaded.vocoder.config.hop
+        self.frontend = Frontend(lexicon=parts.lexicon, token_ids=parts.token_ids)
+        self.table: VoiceTable = build_voice_table(parts.speakers, parts.speaker_table)
+        self.prompts = PromptCache(self._bert_vectors, precomputed=prompt_vectors)
+        self.hop = parts.hop
         self.stats = {"bert_passes": 0}
         self._stats_lock = threading.Lock()
 
@@ -77,14 +93,14 @@ class EmotiVoiceEngine:
     # --- model passes -----------------------------------------------------------------------------
     def _bert_vectors(self, texts: Sequence[str]) -> torch.Tensor:
         """Pooler outputs (len(texts), 768) in one padded, masked batch."""
-        encoded = [self.loaded.tokenizer.encode(t) for t in texts]
+        encoded = [self.parts.tokenizer.encode(t) for t in texts]
         longest = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), longest), self.loaded.tokenizer.pad_id, dtype=torch.long)
+        ids = torch.full((len(encoded), longest), self.parts.tokenizer.pad_id, dtype=torch.long)
         for i, e in enumerate(encoded):
             ids[i, : len(e)] = torch.tensor(e)
         lengths = torch.tensor([len(e) for e in encoded])
         with torch.inference_mode():
-            out = self.loaded.bert(ids, lengths)
+            out = self.parts.bert(ids, lengths)
         with self._stats_lock:
             self.stats["bert_passes"] += 1
         return out
@@ -98,18 +114,19 @@ class EmotiVoiceEngine:
         for i, seq in enumerate(ids):
             batch[i, : len(seq)] = torch.tensor(seq)
         with torch.inference_mode():
-            return self.loaded.acoustic(
+            return self.parts.acoustic(
                 batch,
                 lengths,
                 torch.full((len(ids),), speaker, dtype=torch.long),
                 style.expand(len(ids), -1),
                 content,
-                speed,
+                # One speed per item, as every runtime takes it; dividing by it equals dividing by the float.
+                torch.full((len(ids),), speed, dtype=torch.float32),
             )
 
     def vocode(self, frames: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            wav = self.loaded.vocoder(frames.T[None])[0]
+            wav = self.parts.vocoder(frames.T[None])[0]
         return np.clip(wav.numpy().astype(np.float32, copy=False), -1.0, 1.0)
 
     # --- protocol: synthesis ----------------------------------------------------------------------
@@ -165,7 +182,7 @@ class EmotiVoiceEngine:
     def warm_up(self) -> None:
         """Load frontend dictionaries, pre-compute the label vocabulary's style vectors, run one sentence."""
         self.frontend.warm()
-        vocabulary = list(dict.fromkeys([NEUTRAL_PROMPT, *self.loaded.prompt_vocabulary]))
+        vocabulary = list(dict.fromkeys([NEUTRAL_PROMPT, *self.parts.prompt_vocabulary]))
         self.prompts.get_many(vocabulary)
         default = self.table.voices[0].id
         for _ in self.synthesize(SynthesisRequest(text="你好，hello。", voice=default)):

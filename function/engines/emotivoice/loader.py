@@ -5,6 +5,9 @@ style encoder's ``module.`` prefix is stripped, unused keys (``position_ids``, c
 acoustic model's training-only alignment module) are ignored, and weight-normalised vocoder convolutions
 are folded into plain weights. Checkpoints are memory-mapped, so the Adam moments inside the 1.16 GB
 style-encoder file are never read.
+
+Owns reading a home (the eager runtime); the result is one :class:`~parts.EngineParts`. Must not import
+the engine, a snapshot runtime, or ``snapshot/`` (the build step, which imports this module).
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ class LoadedHome:
     lexicon: dict[str, tuple[str, ...]]
     prompt_vocabulary: list[str]
     speaker_table: dict[str, tuple[str, str, str]]  # id -> (name, gender letter, description)
+
+    @property
+    def hop(self) -> int:
+        """Waveform samples per acoustic frame."""
+        return self.vocoder.config.hop
 
 
 def _require(home: Path, rel: Path) -> Path:

@@ -4,6 +4,7 @@ Upstream converts every number in the *whole* text (even inside English) with cn
 mode before anything else, so "2023" is spoken 二千零二十三 and "15%" 十五 (the ``%`` is not read).
 Upstream's own pattern (a digit followed by digits and dots) crashes on ``1.2.3`` or ``3.``; the stricter
 pattern below reproduces every golden and turns such inputs into several numbers instead of a crash.
+Owns number reading only; imports nothing of the engine.
 """
 
 from __future__ import annotations

@@ -1,23 +1,34 @@
-"""A small thread-safe LRU of style vectors keyed by prompt text.
+"""A small thread-safe LRU of style vectors keyed by prompt text, over an optional fixed table.
 
 Prompts come from a small set (upstream's label vocabulary, a client's few favourite phrasings), so a
-cached prompt costs no BERT pass. Two threads missing the same prompt at once may both compute it; the
-result is identical and one write wins, which is cheaper than holding a lock across a BERT pass.
+cached prompt costs no BERT pass. A snapshot carries the vectors of the label vocabulary computed at build
+time: they are given as ``precomputed``, a read-only table consulted before the LRU and never evicted, so
+a snapshot engine answers those prompts with no BERT pass at all. Two threads missing the same prompt at
+once may both compute it; the result is identical and one write wins, which is cheaper than holding a
+lock across a BERT pass.
+
+Owns the cache; knows nothing of BERT (``compute`` is given) or of snapshots (``precomputed`` is given).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 
 class PromptCache:
-    def __init__(self, compute: Callable[[Sequence[str]], torch.Tensor], capacity: int = 256) -> None:
+    def __init__(
+        self,
+        compute: Callable[[Sequence[str]], torch.Tensor],
+        capacity: int = 256,
+        precomputed: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
         self._compute = compute
         self._capacity = capacity
+        self._precomputed: Mapping[str, torch.Tensor] = dict(precomputed or {})
         self._items: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -27,14 +38,22 @@ class PromptCache:
         with self._lock:
             return len(self._items)
 
+    @property
+    def precomputed(self) -> Sequence[str]:
+        """The prompts of the fixed table, in its order."""
+        return list(self._precomputed)
+
     def get_many(self, prompts: Sequence[str]) -> torch.Tensor:
         """Vectors (len(prompts), dim), computing the missing ones in one batched pass."""
         found: dict[str, torch.Tensor] = {}
         with self._lock:
             for prompt in prompts:
-                vector = self._items.get(prompt)
+                vector = self._precomputed.get(prompt)
+                if vector is None:
+                    vector = self._items.get(prompt)
+                    if vector is not None:
+                        self._items.move_to_end(prompt)
                 if vector is not None:
-                    self._items.move_to_end(prompt)
                     found[prompt] = vector
             missing = list(dict.fromkeys(p for p in prompts if p not in found))
             self.hits += len(prompts) - sum(1 for p in prompts if p in missing)
@@ -54,5 +73,6 @@ class PromptCache:
         return self.get_many([prompt])[0]
 
     def clear(self) -> None:
+        """Forget computed vectors (the precomputed table stays: it is part of what the engine was given)."""
         with self._lock:
             self._items.clear()

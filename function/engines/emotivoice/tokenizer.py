@@ -5,6 +5,7 @@ Behaviour follows the reference ``BasicTokenizer`` + ``WordpieceTokenizer`` for 
 token, lower-casing with accent stripping, splitting on punctuation, then greedy longest-match-first
 WordPiece with ``##`` continuation pieces; a word that cannot be covered (or is over 100 characters)
 becomes ``[UNK]``. The sequence is wrapped as ``[CLS] ... [SEP]`` with no padding.
+Owns BERT's tokenisation only; imports nothing of the engine (and no torch).
 """
 
 from __future__ import annotations

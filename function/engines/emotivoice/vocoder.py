@@ -3,6 +3,9 @@
 The checkpoint stores weight-normalised convolutions (``weight_g``/``weight_v`` or
 ``parametrizations.weight.original0/1``); :func:`fold_weight_norm` turns each pair into one plain weight
 at load time, so inference never recomputes the norm. 256 output samples per input frame at 16 kHz.
+The snapshot build traces this very ``Vocoder`` (a fixed stack of convolutions, no control flow).
+Owns the vocoder's arithmetic; imports only torch (never the loader, the engine, the snapshot runtime or
+``snapshot/``, the build step).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Every line of ``speaker2`` is a voice whose id is the speaker id string (``"8051
 come from the home's optional ``speakers.md`` (upstream's voice wiki table); without it, the few default
 speakers below still carry their documented name and gender. OpenAI voice names map to speakers from
 the top of upstream's wiki table (the voices it describes), matched by gender to OpenAI's voices.
+Owns speaker -> voice mapping; imports only ``function.engines`` shared names (no torch, no runtime).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from function.engines.base import UnknownVoiceError, Voice
 from function.engines.openai_voices import OPENAI_VOICES
+from function.errors import shown
 
 # speaker id -> (name, gender letter): the documented defaults, from upstream's voice wiki page.
 DEFAULT_SPEAKERS: dict[str, tuple[str, str]] = {
@@ -64,7 +66,7 @@ class VoiceTable:
         voice_id = self.lookup.get(key)
         if voice_id is None:
             raise UnknownVoiceError(
-                f"unknown voice {name!r}: use a speaker id from GET /v1/audio/voices (e.g. "
+                f"unknown voice {shown(name)}: use a speaker id from GET /v1/audio/voices (e.g. "
                 f"{self.voices[0].id!r}) or an OpenAI voice name",
                 param="voice",
             )

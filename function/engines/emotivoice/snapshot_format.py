@@ -1,9 +1,13 @@
-"""The snapshot directory: file names, the manifest, and the checks the runtime makes before loading.
+"""The snapshot directory: file names, the manifest, and the checks made before loading it.
 
 A snapshot is only valid for the exact torch it was compiled with (TorchScript archives and the
 profiling/optimisation passes are version-specific), the engine code version whose arithmetic it was
 verified against, and this format version. Anything else is refused with a message naming both sides.
-This module imports neither torch nor the engine, so it is cheap to import and usable anywhere.
+
+This is the contract between the build step (``snapshot/build.py`` writes it) and the runtimes that read
+it (``snapshot_runtime.py``), so it lives with the engine and the build imports it, never the reverse.
+Imports neither torch nor the rest of the engine, so it is cheap to import and usable by any runtime;
+must not import ``snapshot/`` (the build step).
 """
 
 from __future__ import annotations

@@ -1,0 +1,64 @@
+"""A snapshot's non-network content: the frontend tables and the pre-computed prompt vectors.
+
+Reading them and handing them to the frontend is the same for every runtime (the TorchScript one in
+``snapshot_runtime.py``, or another that runs the networks differently), and needs no torch: pickles of
+plain Python and numpy data, and the frontend modules' own hooks (``chinese.initialise`` with the stored
+jieba prefix dictionary and CC-CEDICT phrases, ``english.use_cmu_dictionary``). The build step writes
+these files (``snapshot/build.py``); this module must not import it, nor torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from function.engines.base import EngineLoadError
+from function.engines.emotivoice import snapshot_format as fmt
+
+log = logging.getLogger(__name__)
+
+
+def load_pickle(path: Path) -> Any:
+    """Unpickle one snapshot file; any damage becomes an :class:`EngineLoadError` naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception as exc:  # noqa: BLE001 - any damage must become a clear load error
+        raise EngineLoadError(f"snapshot file {path} is corrupted or truncated: {type(exc).__name__}: {exc}") from exc
+
+
+def _installed(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def seed_frontend(data: dict[str, Any]) -> None:
+    """Hand the stored jieba prefix dictionary, CC-CEDICT phrases and CMUdict to the frontend modules, so
+    their first use finds them loaded. A table built with another jieba or pypinyin-dict than the one
+    installed is not used: that part loads the normal (slow) way, with a warning for jieba."""
+    import jieba
+
+    from function.engines.emotivoice import chinese, english
+
+    jieba_matches = bool(data.get("jieba")) and data.get("jieba_version") == getattr(jieba, "__version__", None)
+    if jieba_matches:
+        phrases_match = bool(data.get("cc_cedict")) and data.get("pypinyin_dict_version") == _installed("pypinyin-dict")
+        chinese.initialise(prefix_dictionary=data["jieba"], phrases=data["cc_cedict"] if phrases_match else None)
+    else:
+        log.warning("jieba %s differs from the snapshot's %s: building its dictionary at start-up",
+                    getattr(jieba, "__version__", "?"), data.get("jieba_version"))
+    if data.get("cmudict") is not None:
+        english.use_cmu_dictionary(fmt.PhoneTable(data["cmudict"]))
+
+
+def prompt_table(prompts: dict[str, Any]) -> dict[str, Any]:
+    """prompts.pkl (``texts`` and one ``vectors`` row per text) as prompt -> row."""
+    texts, vectors = prompts["texts"], prompts["vectors"]
+    if len(texts) != len(vectors):
+        raise ValueError(f"{len(texts)} prompts but {len(vectors)} vectors")
+    return {text: vectors[i] for i, text in enumerate(texts)}
