@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from function.http.app import create_app
+from function.http.server import server_config
 from function.service.engine_host import EngineLoader
 from function.settings import Settings
 from testkit.server_process import free_port
@@ -48,7 +49,7 @@ def run_server(loader: EngineLoader | None = None, wait_ready: bool = True, **ov
         overrides["storage_dir"] = Path(tempfile.mkdtemp(prefix="emotivoice-test-"))
     settings = Settings(host="127.0.0.1", port=port, log_format="text", **overrides)
     app = create_app(settings, loader)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -39,6 +39,15 @@ class Incoming(BaseModel):
         return t.RequestRef(source=self.source, id=self.id)
 
 
+def _json(raw: bytes | str, code: str, what: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise malformed(code, f"{what} is not valid JSON.") from None
+    except RecursionError:
+        raise malformed(code, f"{what} is nested too deeply.") from None
+
+
 def parse(headers: dict[str, str], body: bytes) -> Incoming:
     """Validate strictly (the SDK would invent a missing id, which would defeat idempotency), then parse
     with the cloudevents SDK."""
@@ -50,12 +59,7 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
         if lowered.get("content-type", "").split(";")[0].strip() != "application/cloudevents+json":
             raise malformed("not_a_cloudevent", "Send a CloudEvent: binary mode (ce-* headers) or structured mode "
                             "(application/cloudevents+json).", Kind.UNSUPPORTED_MEDIA)
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            raise malformed("invalid_cloudevent", "The structured CloudEvent is not valid JSON.") from None
-        except RecursionError:
-            raise malformed("invalid_cloudevent", "The structured CloudEvent is nested too deeply.") from None
+        envelope = _json(body, "invalid_cloudevent", "The structured CloudEvent")
         if not isinstance(envelope, dict):
             raise malformed("invalid_cloudevent", "The structured CloudEvent must be a JSON object.")
         attrs = {name: envelope.get(name) for name in _REQUIRED}
@@ -79,12 +83,7 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
         if ctype != "application/json" and not ctype.endswith("+json"):
             raise malformed("unsupported_data_content_type", f"Event data must be application/json, got {shown(ctype)}.",
                             Kind.UNSUPPORTED_MEDIA)
-        try:
-            data = json.loads(data)
-        except ValueError:
-            raise malformed("invalid_event_data", "Event data is not valid JSON.") from None
-        except RecursionError:
-            raise malformed("invalid_event_data", "Event data is nested too deeply.") from None
+        data = _json(data, "invalid_event_data", "Event data")
     if not isinstance(data, dict):
         raise malformed("invalid_event_data", "Event data must be a JSON object.")
     return Incoming(id=str(attrs["id"]), source=str(attrs["source"]), type=str(attrs["type"]), data=data)

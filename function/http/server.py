@@ -14,11 +14,13 @@ Owns the process's HTTP serving loop. Imports the service runtime; never ``funct
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from function.service.runtime import Runtime
 
@@ -56,7 +58,25 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
+class JsonErrorProtocol(HttpToolsProtocol):
+    """Uvicorn's HTTP/1.1 protocol, answering requests its parser refuses (a request line or header block
+    over the parser's ~80 KiB limit, bytes that are not HTTP) with our JSON error body instead of plain
+    text, so even these get a documented answer."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": {"code": "invalid_http_request", "message": f"{msg} (refused by the HTTP parser: "
+                                     "request line or headers too large, or not HTTP).", "param": None,
+                                     "type": "invalid_request_error"}}).encode()
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: "
+                             + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
+def server_config(app: object, host: str, port: int, **options: object) -> uvicorn.Config:
+    """The uvicorn configuration every server of this function uses (the CLI's and the tests')."""
+    return uvicorn.Config(app, host=host, port=port, http=JsonErrorProtocol,  # type: ignore[arg-type]
+                          timeout_graceful_shutdown=FLUSH_SECONDS, **options)  # type: ignore[arg-type]
+
+
 def serve(runtime: Runtime, app: object, host: str, port: int) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None,  # type: ignore[arg-type]
-                            timeout_graceful_shutdown=FLUSH_SECONDS)
-    DrainingServer(config, runtime).run()
+    DrainingServer(server_config(app, host, port, log_config=None), runtime).run()

@@ -71,7 +71,11 @@ class Job:
     async def encoded(self) -> AsyncIterator[bytes]:
         """Encoded bytes of one streamed container as they are produced; encoding runs off the event loop.
         A failure mid-stream is logged and re-raised (the response is committed: the connection ends)."""
-        encoder = make_encoder(self.request.format, self.engine.sample_rate, self.sample_rate, streaming=True)
+        try:
+            encoder = make_encoder(self.request.format, self.engine.sample_rate, self.sample_rate, streaming=True)
+        except BaseException:
+            await self.aclose()  # never leave the slot taken
+            raise
         try:
             async for chunk in self.chunks():
                 data = await asyncio.to_thread(encoder.encode, chunk.pcm)
@@ -86,7 +90,11 @@ class Job:
 
     async def whole(self) -> tuple[bytes, list[AudioChunk]]:
         """One whole file (exact sizes in its header), plus the chunks themselves (durations, timings)."""
-        encoder = make_encoder(self.request.format, self.engine.sample_rate, self.sample_rate, streaming=False)
+        try:
+            encoder = make_encoder(self.request.format, self.engine.sample_rate, self.sample_rate, streaming=False)
+        except BaseException:
+            await self.aclose()  # never leave the slot taken
+            raise
         parts: list[bytes] = []
         seen: list[AudioChunk] = []
         async for chunk in self.chunks():

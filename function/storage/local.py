@@ -15,18 +15,18 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from function.errors import shown
-from function.storage.base import (
-    AlreadyExists,
-    ObjectNotFound,
-    StorageConfigError,
-    StorageUnavailable,
-    StoredObject,
-    invalid_reference,
-    reference_forbidden,
-    reference_too_large,
-)
+from function.storage import base as b
+from function.storage.base import AlreadyExists, ObjectNotFound, StorageConfigError, StorageUnavailable, StoredObject
 
 _META_SUFFIX = ".meta.json"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Temp file + rename: a concurrent reader sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 @contextmanager
@@ -71,7 +71,11 @@ class LocalStorage:
         path = self._path(key)
         if not path.is_file():
             return None
-        meta = json.loads(Path(str(path) + _META_SUFFIX).read_text()) if Path(str(path) + _META_SUFFIX).exists() else {}
+        meta_path = Path(str(path) + _META_SUFFIX)
+        try:
+            meta = json.loads(meta_path.read_bytes())
+        except (FileNotFoundError, ValueError):
+            meta = {}  # written just after the object: a reader between the two sees no metadata yet
         return StoredObject(key, path.as_uri(), path.stat().st_size, meta.get("content_type", ""),
                             meta.get("metadata", {}))
 
@@ -96,7 +100,8 @@ class LocalStorage:
                 os.unlink(tmp)
         else:
             os.replace(tmp, path)
-        Path(str(path) + _META_SUFFIX).write_text(json.dumps({"content_type": content_type, "metadata": metadata}))
+        _write_atomically(Path(str(path) + _META_SUFFIX),
+                          json.dumps({"content_type": content_type, "metadata": metadata}).encode())
         return StoredObject(key, path.as_uri(), len(data), content_type, metadata)
 
     def get(self, key: str) -> bytes:
@@ -110,22 +115,22 @@ class LocalStorage:
         try:
             parsed = urlparse(uri)
         except ValueError:
-            raise invalid_reference(uri, "file:///path") from None
+            raise b.invalid_reference(uri, "file:///path") from None
         if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-            raise invalid_reference(uri, "file:///path")
+            raise b.invalid_reference(uri, "file:///path")
         allowed = (self.root / self.reference_prefix).resolve() if self.reference_prefix else self.root
         try:
             path = Path(unquote(parsed.path)).resolve()  # links resolved before the check
         except (OSError, ValueError):
-            raise invalid_reference(uri, "file:///path") from None
+            raise b.invalid_reference(uri, "file:///path") from None
         if path != allowed and allowed not in path.parents:
-            raise reference_forbidden(uri, f"files under {allowed}")
+            raise b.reference_forbidden(uri, f"files under {allowed}")
         try:
             size = path.stat().st_size
             if not path.is_file():
                 raise ObjectNotFound(f"{shown(uri)} is not a file")
             if size > self.max_reference_bytes:
-                raise reference_too_large(uri, size, self.max_reference_bytes)
+                raise b.reference_too_large(uri, size, self.max_reference_bytes)
             with path.open("rb") as f:
                 data = f.read(self.max_reference_bytes + 1)
         except FileNotFoundError:
@@ -133,7 +138,7 @@ class LocalStorage:
         except OSError as exc:
             raise ObjectNotFound(f"{shown(uri)} cannot be read ({type(exc).__name__})") from None
         if len(data) > self.max_reference_bytes:
-            raise reference_too_large(uri, len(data), self.max_reference_bytes)
+            raise b.reference_too_large(uri, len(data), self.max_reference_bytes)
         return data
 
     def list(self, prefix: str) -> list[str]:
@@ -143,6 +148,12 @@ class LocalStorage:
         keys = [p.relative_to(self.root).as_posix() for p in base.rglob("*")
                 if p.is_file() and not p.name.endswith(_META_SUFFIX) and not p.name.startswith(".part-")]
         return sorted(k for k in keys if k.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with _translated():
+            path.unlink(missing_ok=True)
+            Path(str(path) + _META_SUFFIX).unlink(missing_ok=True)
 
     def presign(self, key: str, expires_seconds: int) -> str:
         """Local files have no signed URLs; the file URI is the honest answer."""
