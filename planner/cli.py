@@ -1,8 +1,10 @@
 """``emotivoice-fn plan``: simulate Knative KPA (and the seed's HPA / KEDA) on a trace, recommend settings.
 
-Why it refuses to run without measurements: a capacity plan on invented service times would repeat the
-seed article's mistake. The two benchmark files are produced by ``python bench/http_latency.py`` and
-``python bench/cold_start.py``.
+Why measurements and never invented numbers: a capacity plan on invented service times would repeat the
+seed article's mistake. By default it uses the measurements shipped inside the package
+(``measured_defaults``: copies of ``python bench/http_latency.py`` and ``python bench/cold_start.py``
+output), so an installed tool works from any directory; ``--service-times`` / ``--cold-start`` take fresh
+files, and a missing or malformed one is refused with the command that produces it.
 
 Imports: click, tqdm, numpy and the planner's modules (matplotlib and PyYAML lazily, inside the
 command); never ``function``. ``function/cli.py`` mounts ``plan`` as ``emotivoice-fn plan``.
@@ -23,16 +25,16 @@ from tqdm import tqdm
 from planner.hpa import HpaConfig, HpaController
 from planner.keda import KedaConfig, KedaController
 from planner.kpa import KnativeController, KpaConfig
+from planner.measured_defaults import SERVICE_TIMES
 from planner.measurements import (
     DEFAULT_COLD_START,
-    DEFAULT_SERVICE_TIMES,
     ColdStartModel,
     MeasurementError,
     ServiceTimeModel,
     load_cold_start,
     load_service_times,
 )
-from planner.recommend import Slo, default_grid, grid_size, search
+from planner.recommend import Slo, default_grid, describe, grid_size, search
 from planner.simulation import PodModel, SimResult, simulate
 from planner.workload import Trace, parse_trace
 
@@ -50,11 +52,14 @@ _COLUMNS = [
 
 
 def format_table(rows: list[dict]) -> str:
-    head = "".join(f"{name:>{w}}" if i else f"{name:<{w}}" for i, (name, _, w) in enumerate(_COLUMNS))
+    # The first column fits the longest row name: a recommended row's name states its per-pod concurrency.
+    first = max([_COLUMNS[0][2], *(len(str(r.get("autoscaler", ""))) + 2 for r in rows)])
+    columns = [(_COLUMNS[0][0], _COLUMNS[0][1], first), *_COLUMNS[1:]]
+    head = "".join(f"{name:>{w}}" if i else f"{name:<{w}}" for i, (name, _, w) in enumerate(columns))
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = []
-        for i, (_, key, w) in enumerate(_COLUMNS):
+        for i, (_, key, w) in enumerate(columns):
             v = r.get(key, "")
             s = f"{v:.2f}" if isinstance(v, float) and key == "pod_hours" else str(v)
             cells.append(f"{s:>{w}}" if i else f"{s[:w - 1]:<{w}}")
@@ -114,17 +119,22 @@ def _pick_variant(engine: str, variants: list[str], asked: str | None) -> str:
                    "or a flat YAML of planner field names. Default: Knative defaults with --container-concurrency.")
 @click.option("--container-concurrency", type=int, default=None,
               help="containerConcurrency when --config does not set it (default: the app's workers).")
-@click.option("--service-times", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_SERVICE_TIMES,
-              show_default=True, help="Latency benchmark output (python bench/http_latency.py).")
-@click.option("--cold-start", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_COLD_START,
-              show_default=True, help="Cold-start benchmark output (python bench/cold_start.py).")
+@click.option("--engine", "engine", type=click.Choice(sorted(SERVICE_TIMES)), default="espeak", show_default=True,
+              help="Whose shipped service-time measurements to use when --service-times is not given.")
+@click.option("--service-times", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Latency benchmark output (python bench/http_latency.py). Default: the measurement shipped "
+                   "with the planner for --engine.")
+@click.option("--cold-start", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Cold-start benchmark output (python bench/cold_start.py). Default: the measurement shipped "
+                   "with the planner.")
 @click.option("--variant", type=click.Choice(["eager", "snapshot", "espeak"]), default=None,
               help="Which cold-start variant new pods follow (default: espeak for the espeak engine, else snapshot).")
 @click.option("--startup-overhead", type=float, default=2.0, show_default=True,
               help="Seconds added to each measured cold start for scheduling, container creation and readiness.")
 @click.option("--initial-pods", type=int, default=2, show_default=True, help="Ready pods at t=0 (the seed's 2).")
-@click.option("--app-workers", type=int, default=2, show_default=True,
-              help="Synthesis threads per pod (EMOTIVOICE_WORKERS): the service slots when concurrency is unlimited.")
+@click.option("--app-workers", type=click.IntRange(1), default=None,
+              help="Synthesis threads per pod (EMOTIVOICE_WORKERS). Default: the workers the service times were "
+                   "measured with (the contention model holds for those); the patch sets it.")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
               help="Request timeout in seconds (Knative's revision timeout).")
 @click.option("--compare/--no-compare", default=True, show_default=True,
@@ -146,12 +156,13 @@ def plan(
     chars: int | None,
     config_path: Path | None,
     container_concurrency: int | None,
-    service_times: Path,
-    cold_start: Path,
+    engine: str,
+    service_times: Path | None,
+    cold_start: Path | None,
     variant: str | None,
     startup_overhead: float,
     initial_pods: int,
-    app_workers: int,
+    app_workers: int | None,
     timeout_s: float,
     compare: bool,
     recommend: bool,
@@ -171,11 +182,15 @@ def plan(
     from planner.knative_config import kustomize_patch, load_kpa_config
     from planner.plots import plot_run
 
+    service_times = service_times or SERVICE_TIMES[engine]
+    cold_start = cold_start or DEFAULT_COLD_START
     try:
         st_file = load_service_times(service_times)
         cs_file = load_cold_start(cold_start)
     except MeasurementError as e:
         raise click.ClickException(str(e)) from e
+    if app_workers is None:
+        app_workers = st_file.measured_workers
     service = ServiceTimeModel(st_file)
     v = _pick_variant(st_file.engine, list(cs_file.variants), variant)
     try:
@@ -199,7 +214,8 @@ def plan(
 
     click.echo(
         f"trace: {trace.label}, {trace.n} requests over {trace.duration_s:.0f} s (mean {trace.mean_qps:.2f} QPS)\n"
-        f"service times: {st_file.engine} on {st_file.machine} ({st_file.measured_at}); "
+        f"service times: {st_file.engine} on {st_file.machine} ({st_file.measured_at}, {app_workers} workers"
+        f"{'' if app_workers == st_file.measured_workers else f'; measured with {st_file.measured_workers}'}); "
         f"one pod: {service.mean_service_s():.3f} s mean at concurrency 1, "
         f"{service.throughput(max(1, base.container_concurrency or app_workers)):.2f} req/s at "
         f"concurrency {base.container_concurrency or app_workers}\n"
@@ -235,7 +251,8 @@ def plan(
     out_dir.mkdir(parents=True, exist_ok=True)
     slo = Slo(p99_s=slo_p99_ms / 1000.0, max_error_rate=max_error_rate)
     summary: dict = {"trace": trace.label, "requests": trace.n, "runs": [_row(r) for r in results],
-                     "measurements": {"service_times": str(service_times), "cold_start": str(cold_start), "variant": v}}
+                     "measurements": {"service_times": str(service_times), "cold_start": str(cold_start), "variant": v,
+                                      "app_workers": app_workers}}
     bursts = {r.name: burst_report(r, trace) for r in results}
     if any(bursts.values()):
         click.echo("\nfestival burst (seed: 2 -> 8 replicas within 90 s, p99 < 800 ms, no errors):")
@@ -259,10 +276,7 @@ def plan(
             f"{len(rec.evaluated)} configurations simulated):"
         )
         c = pick.cfg
-        click.echo(
-            f"  containerConcurrency={c.container_concurrency} target-utilization={c.target_utilization_percentage:g}% "
-            f"min-scale={c.min_scale} max-scale={c.max_scale or 'unbounded'} scale-down-delay={c.scale_down_delay_s}s"
-        )
+        click.echo(f"  {describe(c, app_workers)}, max-scale {c.max_scale or 'unbounded'}")
         click.echo(format_table([_row(pick.result)]))
         summary["recommendation"] = {"meets_slo": rec.best is not None, "config": c.model_dump(), "result": _row(pick.result)}
         plot_run([*results, pick.result], trace, out_dir / "recommended.png", slo_s=slo.p99_s,
@@ -271,8 +285,12 @@ def plan(
             note = (f"emotivoice-fn plan --trace {trace_spec}: cheapest settings meeting p99 <= {slo_p99_ms:g} ms "
                     f"({'met' if rec.best else 'NOT met; closest found'}); simulated cost "
                     f"{pick.result.pod_seconds / 3600:.2f} pod-hours, p99 {pick.result.p99 * 1000:.0f} ms")
+            try:
+                text = kustomize_patch(c, comment=note, workers=app_workers)
+            except ValueError as e:
+                raise click.ClickException(f"not writing {patch_out}: {e}") from e
             patch_out.parent.mkdir(parents=True, exist_ok=True)
-            patch_out.write_text(kustomize_patch(c, comment=note))
+            patch_out.write_text(text)
             click.echo(f"kustomize patch: {patch_out}")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
     click.echo(f"summary: {out_dir / 'summary.json'}")

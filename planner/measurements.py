@@ -12,21 +12,29 @@ The service-time model is deliberately simple and stated:
 - a request's service time is fixed when it starts, from the pod's concurrency at that moment;
 - text lengths are drawn from the measured samples' lengths unless the trace gives them.
 
-Imports: numpy, pydantic and the standard library only; never ``function`` (the benchmark files
-are the contract with the serving code, not its modules) or the rest of the planner.
+Defaults are the measurements shipped in the package (``measured_defaults``), so the planner works
+from any directory; ``bench/`` refreshes them.
+
+Imports: numpy, pydantic, the standard library and ``measured_defaults`` (paths only); never ``function``
+(the benchmark files are the contract with the serving code, not its modules) or the rest of the planner.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-DEFAULT_SERVICE_TIMES = Path("bench/results/service_times.json")
-DEFAULT_COLD_START = Path("bench/results/cold_start.json")
+from planner.measured_defaults import COLD_START as DEFAULT_COLD_START
+from planner.measured_defaults import SERVICE_TIMES
+
+DEFAULT_SERVICE_TIMES = SERVICE_TIMES["espeak"]
+#: bench/http_latency.py's --workers default: the server's EMOTIVOICE_WORKERS when the command names none.
+BENCH_DEFAULT_WORKERS = 2
 SERVICE_TIMES_COMMAND = "python bench/http_latency.py"
 COLD_START_COMMAND = "python bench/cold_start.py"
 
@@ -54,6 +62,17 @@ class ServiceTimesFile(BaseModel):
     command: str
     measured_at: str
     samples: list[LatencySample] = Field(min_length=1)
+    workers: int | None = Field(None, ge=1, description="EMOTIVOICE_WORKERS of the measured server")
+
+    @property
+    def measured_workers(self) -> int:
+        """The server's synthesis threads during the measurement: the field, else the command's
+        ``--workers N``, else the benchmark's default. The contention model (``slowdown``) holds for a pod
+        with this many workers, so a plan's pods must run with it too."""
+        if self.workers is not None:
+            return self.workers
+        m = re.search(r"--workers[= ](\d+)", self.command)
+        return int(m.group(1)) if m else BENCH_DEFAULT_WORKERS
 
 
 class ColdStartVariant(BaseModel):

@@ -6,10 +6,13 @@ small grid over the knobs that matter for this service -- containerConcurrency, 
 max-scale, scale-down-delay -- and, inside each grid point, the lowest min-scale floor that meets the
 SLO (raising the floor only adds pods, so the first one that passes is that point's cheapest). Cost is
 pod-seconds; an SLO is met when p99 counting failed requests as infinitely slow is within the bound and
-the failure rate is within its budget.
+the failure rate is within its budget. A floor above a set activation scale raises the activation scale
+with it (Knative rejects min-scale > activation-scale; with the floor above it, it changes nothing).
+Each candidate is labelled with the per-pod concurrency it assumes (containerConcurrency = the
+function's workers + queue), which is what the patch then sets.
 
-Imports: numpy, pydantic, ``kpa``, ``measurements``, ``simulation``, ``workload``; never ``function``
-or click (the CLI prints, this module only decides).
+Imports: numpy, pydantic, ``function_bound``, ``kpa``, ``measurements``, ``simulation``, ``workload``;
+never ``function`` or click (the CLI prints, this module only decides).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from planner.function_bound import FunctionBound
 from planner.kpa import KnativeController, KpaConfig
 from planner.measurements import ColdStartModel, ServiceTimeModel
 from planner.simulation import PodModel, SimResult, simulate
@@ -53,6 +57,21 @@ class Recommendation:
     best: Candidate | None  # cheapest meeting the SLO; None when nothing did
     closest: Candidate  # lowest p99 among all (for when nothing met the SLO)
     evaluated: list[Candidate]
+
+
+def describe(cfg: KpaConfig, workers: int) -> str:
+    """A row label naming the concurrency a setting assumes, e.g. ``cc=4 (2 workers + 2 queued)``."""
+    if cfg.container_concurrency:
+        b = FunctionBound.for_pod(cfg.container_concurrency, workers)
+        pod = f"cc={cfg.container_concurrency} ({b.workers} workers + {b.queue_size} queued)"
+    else:
+        pod = f"cc=unlimited ({workers} workers)"
+    parts = [pod, f"target {cfg.utilization * 100:g} %", f"min-scale {cfg.min_scale}"]
+    if cfg.max_scale:
+        parts.append(f"max-scale {cfg.max_scale}")
+    if cfg.scale_down_delay_s:
+        parts.append(f"scale-down-delay {cfg.scale_down_delay_s}s")
+    return ", ".join(parts)
 
 
 def peak_pods(trace: Trace, service: ServiceTimeModel, cc: int) -> int:
@@ -102,15 +121,16 @@ def search(
             upd = {**over, "min_scale": m}
             if upd.get("max_scale") and m > upd["max_scale"]:
                 break
+            if base.activation_scale and m > base.activation_scale:
+                upd["activation_scale"] = m
             try:
-                cfg = base.model_copy(update=upd)
-                cfg = KpaConfig.model_validate(cfg.model_dump())
+                cfg = KpaConfig.model_validate({**base.model_dump(), **upd})
             except ValueError:
                 continue
             pods0 = max(initial_pods, cfg.min_scale)
             r = simulate(
                 trace,
-                KnativeController(cfg, pods0),
+                KnativeController(cfg, pods0, name=f"recommended: {describe(cfg, app_workers)}"),
                 service,
                 cold,
                 PodModel(container_concurrency=cfg.container_concurrency, app_workers=app_workers),

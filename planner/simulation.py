@@ -23,7 +23,12 @@ Model (every assumption stated, see also ``measurements``):
 - New pods become ready after a start-up time drawn from the cold-start benchmark plus a scheduling
   overhead. Scale-down removes starting pods first, then the most recently ready; a removed ready pod
   drains its in-flight and queued requests, then stops.
-- Cost is pod-seconds: from creation to stop (start-up included) for every pod.
+- Cost is pod-seconds: every pod from creation (start-up included) until it is gone. A pod marked for
+  removal is still there while it terminates: behind Knative's queue-proxy it stays at least the
+  queue-proxy's drain period (30 s after SIGTERM, ``drainSleepDuration``, even when idle or still
+  starting), and longer while it finishes what it holds, up to its termination grace period (Knative sets
+  ``terminationGracePeriodSeconds`` to the revision's timeout, the request timeout here). Without a
+  queue-proxy (HPA/KEDA deployments) a pod is gone once its in-flight work is done.
 - Metrics every 1 s: average in-flight concurrency (queue-proxy + activator), arrivals, completions and
   CPU-seconds (per-pod CPU = min(cores, b x k / slowdown(b)) where one request alone uses ``k`` cores,
   derived from the measured contention).
@@ -57,6 +62,8 @@ from planner.workload import Trace
 QUEUED, IN_SERVICE, DONE, REJECTED, TIMED_OUT = 0, 1, 2, 3, 4
 STARTING, READY, DRAINING, STOPPED = 0, 1, 2, 3
 _EV_COMPLETE, _EV_READY, _EV_TIMEOUT = 0, 1, 2
+#: knative/serving's queue-proxy sleeps this long after SIGTERM before it shuts down (``drainSleepDuration``).
+QUEUE_PROXY_DRAIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,18 @@ class PodModel:
     cores: float = 2.0  # CPU limit
     cpu_request: float = 1.0  # for HPA utilisation
 
+    drain_s: float | None = None  # terminating pod's minimum stay; None: QUEUE_PROXY_DRAIN_S behind a queue-proxy, else 0
+    termination_grace_s: float | None = None  # its maximum stay; None: the request (revision) timeout
+
     @property
     def slots(self) -> int:
         return self.container_concurrency or self.app_workers
+
+    @property
+    def drain_period_s(self) -> float:
+        if self.drain_s is not None:
+            return self.drain_s
+        return QUEUE_PROXY_DRAIN_S if self.queue_proxy else 0.0
 
     @property
     def queue_limit(self) -> float:
@@ -179,7 +195,7 @@ class _Pod:
     """One pod: its state, requests in service (``busy``) and its own queue (``q``; ``qlen`` counts only
     the requests still waiting, timed-out ones are skipped when they reach the front)."""
 
-    __slots__ = ("id", "state", "busy", "q", "qlen", "created", "ready_at", "stopped")
+    __slots__ = ("id", "state", "busy", "q", "qlen", "created", "ready_at", "removed", "stopped")
 
     def __init__(self, pid: int, created: float) -> None:
         self.id = pid
@@ -189,7 +205,8 @@ class _Pod:
         self.qlen = 0
         self.created = created
         self.ready_at = math.nan
-        self.stopped = math.nan
+        self.removed = math.nan  # marked for removal (SIGTERM)
+        self.stopped = math.nan  # gone: no longer costs anything
 
 
 def cpu_table(model: ServiceTimeModel, cores: float, n: int = 257) -> list[float]:
@@ -326,11 +343,13 @@ class _Pods:
 
     A pod serves up to ``slots`` requests at once; a request's service time is fixed when it starts, from
     the pod's concurrency at that moment. Scaling down removes starting pods first, then the most
-    recently ready; a draining pod stops once it has nothing in service or queued.
+    recently ready; a draining pod stops serving once it has nothing in service or queued, and is gone
+    (stops costing) after its drain period, or when it stopped serving if later, but no later than its
+    termination grace period after removal (see the module doc).
     """
 
     __slots__ = ("all", "ready", "starting", "slots", "queue_limit", "slow_tab", "n_tab", "cold_start", "rng",
-                 "requests", "events", "meter", "starts")
+                 "requests", "events", "meter", "starts", "drain_s", "grace_s")
 
     def __init__(self, model: PodModel, service: ServiceTimeModel, cold_start: ColdStartModel,
                  rng: np.random.Generator, requests: _Requests, events: _Events, meter: _Meter) -> None:
@@ -347,6 +366,8 @@ class _Pods:
         self.events = events
         self.meter = meter
         self.starts = 0
+        self.drain_s = model.drain_period_s
+        self.grace_s = requests.timeout_s if model.termination_grace_s is None else model.termination_grace_s
 
     def warm(self, count: int) -> None:
         """Pods ready before the trace begins (they cost from t=0)."""
@@ -367,12 +388,15 @@ class _Pods:
         elif target < cur:
             k = cur - target
             while k and self.starting:
-                self._stop(self.starting.pop(), now)
+                p = self.starting.pop()
+                p.removed = now
+                self._stop(p, now)
                 k -= 1
             while k and self.ready:
                 p = self.ready.pop()  # most recently ready first
                 k -= 1
                 p.state = DRAINING
+                p.removed = now
                 self.stop_if_drained(p, now)
 
     def became_ready(self, p: _Pod, now: float) -> bool:
@@ -424,7 +448,8 @@ class _Pods:
             self._stop(p, now)
 
     def pod_seconds(self, end: float) -> float:
-        """Cost: every pod from creation (start-up included, not before t=0) to stop, or to ``end``."""
+        """Cost: every pod from creation (start-up included, not before t=0) until it is gone (which may be
+        after ``end`` for a pod still terminating then), or to ``end`` for a pod never removed."""
         total = 0.0
         for p in self.all:
             stop = p.stopped if not math.isnan(p.stopped) else end
@@ -438,10 +463,11 @@ class _Pods:
         self.starts += 1
         self.events.push(now + self.cold_start.draw(self.rng), _EV_READY, p, -1)
 
-    @staticmethod
-    def _stop(p: _Pod, now: float) -> None:
+    def _stop(self, p: _Pod, now: float) -> None:
+        """``p`` serves nothing more from ``now``; it is gone after its drain period (or now, if later),
+        and at the latest when its termination grace period since removal runs out."""
         p.state = STOPPED
-        p.stopped = now
+        p.stopped = min(p.removed + self.grace_s, max(now, p.removed + self.drain_s))
 
 
 class _Activator:

@@ -13,10 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-# A sentence ends after CJK/ASCII terminal punctuation (with trailing quotes/brackets), or at a newline.
-# ASCII "." only ends a sentence when followed by white space, so "3.14" and "e.g." mid-word survive.
+# Sentence ends. A run of CJK/ASCII terminal punctuation ends a sentence, together with the closing quotes
+# and brackets right after it (full- and half-width): they belong to the sentence they close, so they stay
+# in its text (the style/content encoder sees them, as upstream's does). ASCII "." only ends a sentence when
+# white space follows, so "3.14" and "e.g." mid-word survive. A newline always ends a sentence. The white
+# space after an end separates sentences and belongs to neither.
+_CLOSERS = re.escape("”’\"'」』）)]】》〉")
 _SENTENCE_END = re.compile(
-    r"""(?<=[。！？!?；;…])[”’"'）)\]】》]*\s*|(?<=\.)[”’"')\]]*\s+|\n+""",
+    rf"(?P<end>[。！？!?；;…]+[{_CLOSERS}]*|\.+[{_CLOSERS}]*(?=\s))\s*|\s*\n\s*",
 )
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -32,7 +36,7 @@ def split_sentences(text: str, max_chars: int = 200) -> list[str]:
     bounded input (BERT: 512 positions) never sees more than it can take.
     """
     out: list[str] = []
-    for raw in _SENTENCE_END.split(text):
+    for raw in _cut_at_sentence_ends(text):
         sentence = raw.strip()
         if not sentence:
             continue
@@ -53,6 +57,18 @@ def split_sentences(text: str, max_chars: int = 200) -> list[str]:
         if piece.strip():
             out.append(piece.strip())
     return [s for s in out if s]
+
+
+def _cut_at_sentence_ends(text: str) -> list[str]:
+    """The text cut after each sentence end (its punctuation and closers kept, the white space after it
+    dropped): every other character lands in exactly one piece, in order."""
+    pieces: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        pieces.append(text[start : m.end("end") if m.group("end") is not None else m.start()])
+        start = m.end()
+    pieces.append(text[start:])
+    return pieces
 
 
 def has_speakable(text: str) -> bool:

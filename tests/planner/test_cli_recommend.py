@@ -12,19 +12,22 @@ import yaml
 from click.testing import CliRunner
 
 from planner.cli import plan
-from planner.knative_config import kustomize_patch, load_kpa_config, parse_duration
+from planner.go_syntax import GoSyntaxError, parse_duration_ns
+from planner.knative_config import kustomize_patch, load_kpa_config
 from planner.kpa import KpaConfig
 from planner.recommend import Slo, search
 from planner.workload import parse_trace
 
 
-def test_parse_duration() -> None:
-    assert parse_duration("90s") == 90
-    assert parse_duration("1m30s") == 90
-    assert parse_duration("10m") == 600
-    assert parse_duration(5) == 5
-    with pytest.raises(ValueError):
-        parse_duration("ten minutes")
+def test_parse_duration_is_gos() -> None:
+    s = 1_000_000_000
+    assert parse_duration_ns("90s") == 90 * s
+    assert parse_duration_ns("1m30s") == 90 * s
+    assert parse_duration_ns("10m") == 600 * s
+    assert parse_duration_ns("0") == 0
+    for bad in ("5", "ten minutes", " 5s", ""):  # Go wants a unit (except for "0") and no spaces
+        with pytest.raises(GoSyntaxError):
+            parse_duration_ns(bad)
 
 
 def test_config_reads_configmap_then_service_annotations(tmp_path: Path) -> None:
@@ -66,7 +69,9 @@ def test_patch_round_trips_and_targets_the_emotivoice_service(tmp_path: Path) ->
     assert doc["apiVersion"] == "serving.knative.dev/v1" and doc["kind"] == "Service"
     assert doc["metadata"]["name"] == "emotivoice"
     anns = doc["spec"]["template"]["metadata"]["annotations"]
-    assert all(isinstance(v, str) for v in anns.values())  # Kubernetes annotations must be strings
+    # Kubernetes annotations must be strings; null deletes one (no activation scale was assumed)
+    assert all(isinstance(v, str) for k, v in anns.items() if k != "autoscaling.knative.dev/activation-scale")
+    assert anns["autoscaling.knative.dev/activation-scale"] is None
     assert anns["autoscaling.knative.dev/min-scale"] == "2"
     assert anns["autoscaling.knative.dev/scale-down-delay"] == "120s"
     assert doc["spec"]["template"]["spec"]["containerConcurrency"] == 3
@@ -130,7 +135,15 @@ def test_cli_end_to_end_on_a_tiny_trace(tmp_path: Path, bench_files: tuple[Path,
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     summary = json.loads((out / "summary.json").read_text())
     assert summary["requests"] == 480 and len(summary["runs"]) == 3
-    assert yaml.safe_load(patch.read_text())["metadata"]["name"] == "emotivoice"
+    # item 10: the recommended row names the per-pod concurrency it assumed, and the patch sets exactly that
+    assert "recommended: cc=" in res.output and " workers + " in res.output
+    assert summary["measurements"]["app_workers"] == 2  # the test measurements' benchmark default
+    service, function_env = yaml.safe_load_all(patch.read_text())
+    assert service["metadata"]["name"] == "emotivoice"
+    cc = service["spec"]["template"]["spec"]["containerConcurrency"]
+    env = function_env["data"]
+    assert function_env["metadata"]["name"] == "emotivoice-config"
+    assert int(env["EMOTIVOICE_WORKERS"]) + int(env["EMOTIVOICE_QUEUE_SIZE"]) == cc
 
 
 def test_cli_explains_missing_measurements(tmp_path: Path) -> None:

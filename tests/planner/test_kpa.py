@@ -13,15 +13,23 @@ from planner.kpa import (
     KpaConfig,
     Observation,
     PaState,
+    ScaleResult,
     TimedBuckets,
-    decide,
     initial_excess_burst_capacity,
     reconcile,
 )
+from planner.kpa import decide as decide_spec
 
 
-def obs(stable: float, panic: float | None = None, ready: int = 1, now: float = 0.0, reachable: bool = True) -> Observation:
-    return Observation(now=now, stable=stable, panic=stable if panic is None else panic, ready_pods=ready, reachable=reachable)
+def obs(stable: float, panic: float | None = None, ready: int = 1, now: float = 0.0,
+        reachable: bool = True) -> tuple[Observation, bool]:
+    return Observation(now=now, stable=stable, panic=stable if panic is None else panic, ready_pods=ready), reachable
+
+
+def decide(cfg: KpaConfig, state: DeciderState, o: tuple[Observation, bool] | Observation) -> tuple[ScaleResult, DeciderState]:
+    """The decider with the spec Knative resolves from ``cfg`` (reachability travels with the observation)."""
+    ob, reachable = o if isinstance(o, tuple) else (o, True)
+    return decide_spec(cfg.decider_spec(reachable), state, ob)
 
 
 # --- targets -------------------------------------------------------------------------------------
@@ -171,6 +179,18 @@ def test_scale_down_delay_holds_the_maximum_for_the_delay() -> None:
     assert r.desired_pods == 5  # the 10 recorded at index 0 expired at index 30; the max is now 5
 
 
+def test_scale_down_delay_applies_only_while_reachable() -> None:
+    """Issue 12, item 4: Knative records and applies the delay window only for a reachable revision, so an
+    unreachable one (another revision took the traffic) scales down at once."""
+    cfg = KpaConfig(container_concurrency=10, scale_down_delay_s=60)  # target 7
+    _, s = decide(cfg, DeciderState(), obs(70.0, 7.0, ready=10, now=0))  # 10 pods, recorded in the window
+    r, _ = decide(cfg, s, obs(14.0, 14.0, ready=10, now=2))
+    assert r.desired_pods == 10  # reachable: the 10 of t=0 still holds
+    r, s2 = decide(cfg, s, obs(14.0, 14.0, ready=10, now=2, reachable=False))
+    assert r.desired_pods == 2  # unreachable: ceil(14 / 7), no rate limit down, no delay
+    assert s2.delay == s.delay  # and nothing recorded
+
+
 def test_scale_down_delay_never_delays_scale_up() -> None:
     cfg = KpaConfig(container_concurrency=10, scale_down_delay_s=300)
     _, s = decide(cfg, DeciderState(), obs(7.0, 7.0, ready=1, now=0))
@@ -198,8 +218,8 @@ def test_excess_burst_capacity_decides_whether_the_activator_is_in_the_path() ->
 
 
 def test_initial_excess_burst_capacity() -> None:
-    assert initial_excess_burst_capacity(KpaConfig(container_concurrency=10)) == 10 - 211
-    assert initial_excess_burst_capacity(KpaConfig(target_burst_capacity=-1)) == -1
+    assert initial_excess_burst_capacity(1, 10.0, 211.0) == 10 - 211
+    assert initial_excess_burst_capacity(1, 100.0, -1.0) == -1
 
 
 def test_no_data_for_a_stable_window_gives_no_decision() -> None:
@@ -229,12 +249,13 @@ def test_window_average_counts_gaps_as_zero_inside_a_full_window() -> None:
     assert b.window_average(13) == pytest.approx(4.0)  # (6+6+6+6+0+0) / 6
 
 
-def test_window_average_floors_to_six_digits() -> None:
+def test_window_average_rounds_to_six_digits_half_away_from_zero() -> None:
+    """Knative's roundToNDigits(6, x) is math.Round: 2/3 -> 0.666667 (it was floored to 0.666666)."""
     b = TimedBuckets(60)
     b.record(0, 2.0)
     b.record(1, 0.0)
     b.record(2, 0.0)
-    assert b.window_average(2) == 0.666666
+    assert b.window_average(2) == 0.666667
 
 
 def test_values_in_the_same_second_add_up() -> None:
@@ -242,6 +263,37 @@ def test_values_in_the_same_second_add_up() -> None:
     b.record(3.1, 1.0)
     b.record(3.9, 2.0)
     assert b.window_average(3) == 3.0
+
+
+def test_an_out_of_order_write_lands_in_its_own_bucket_without_moving_the_window() -> None:
+    """Issue 12, item 5: a late sample for an earlier second (inside the window) is added to that second;
+    the window does not move back (it used to, and the next write then zeroed the newer seconds)."""
+    b = TimedBuckets(6)
+    for t in range(10, 15):
+        b.record(t, 6.0)
+    b.record(12.5, 6.0)  # a late scrape for second 12
+    assert b.last_write == 14
+    assert b.window_average(14) == pytest.approx((5 * 6 + 6) / 5)
+    b.record(15, 6.0)
+    assert b.window_average(15) == pytest.approx((6 * 6 + 6) / 6)
+    b.record(8, 100.0)  # a whole window (or more) before the last write: ignored
+    assert b.window_average(15) == pytest.approx((6 * 6 + 6) / 6)
+
+
+def test_an_earlier_write_moves_the_first_write_back() -> None:
+    b = TimedBuckets(60)
+    b.record(100, 4.0)
+    b.record(97, 2.0)  # before the first write, inside the window: the partial window now spans 97..100
+    assert b.window_average(100) == pytest.approx(6.0 / 4)
+
+
+def test_a_gap_of_exactly_one_window_starts_the_window_afresh() -> None:
+    """Issue 12, item 5: Knative resets on a gap >= the window (it was only > the window)."""
+    b = TimedBuckets(6)
+    for t in range(0, 6):
+        b.record(t, 1.0)
+    b.record(11, 9.0)  # 11 - 5 = 6 = the window
+    assert b.window_average(11) == 9.0  # one valid bucket (was 9/6)
 
 
 def test_a_window_of_silence_resets_the_first_write() -> None:

@@ -114,3 +114,65 @@ def test_simulation_is_deterministic_for_a_seed(service_model, cold_model) -> No
     b = simulate(trace, KnativeController(KpaConfig(container_concurrency=2), 2), service_model, cold_model, PodModel(container_concurrency=2), 2, seed=5)
     assert a.summary() == b.summary()
     assert np.array_equal(a.timeline["ready"], b.timeline["ready"])
+
+
+class _Script:
+    """A controller that sets scripted replica counts at given seconds (no activator)."""
+
+    activator_in_path = False
+    buffers_at_zero = False
+
+    def __init__(self, plan: dict[int, int], start: int) -> None:
+        self.name = "script"
+        self.plan = plan
+        self.desired = start
+
+    def second(self, s) -> int | None:
+        target = self.plan.get(int(round(s.t)))
+        if target is not None:
+            self.desired = target
+        return target
+
+    def poke(self, t: float, activator_concurrency: int, ready: int) -> int | None:
+        return None
+
+
+def _trace(times: list[float], chars: int, duration: float) -> Trace:
+    return Trace(times=np.array(times), chars=np.full(len(times), chars), duration_s=duration, label="t")
+
+
+def test_a_pod_removed_idle_is_paid_for_until_the_queue_proxy_has_drained(service_model, cold_model) -> None:
+    """Issue 12, item 11: behind Knative's queue-proxy a terminating pod stays 30 s (drainSleepDuration)
+    after SIGTERM even with nothing to do; it was counted as gone at the moment it was marked."""
+    trace = _trace([1.0], 20, 100.0)  # one short request at t=1; nothing else
+    r = simulate(trace, _Script({10: 1}, 2), service_model, cold_model, PodModel(container_concurrency=2), 2)
+    # pod kept: 0..100; pod removed at t=10, gone at 10 + 30
+    assert r.pod_seconds == pytest.approx(100 + 40)
+    without_queue_proxy = simulate(trace, _Script({10: 1}, 2), service_model, cold_model,
+                                   PodModel(container_concurrency=2, queue_proxy=False), 2)
+    assert without_queue_proxy.pod_seconds == pytest.approx(100 + 10)  # gone once idle
+
+
+def test_a_pod_removed_while_busy_is_paid_for_until_its_work_is_done_within_the_grace_period(
+        service_model, cold_model) -> None:
+    """A terminating pod finishes what it holds (longer than the drain period), but never past its
+    termination grace period (Knative: the revision timeout) after removal."""
+    chars = 40_000  # ~80 s of synthesis at concurrency 1 in the test model
+    trace = _trace([5.0], chars, 20.0)
+    base = service_model.fit(chars)
+    r = simulate(trace, _Script({10: 0}, 1), service_model, cold_model, PodModel(container_concurrency=1), 1,
+                 timeout_s=300)
+    assert r.completed == 1
+    done = 5.0 + r.latencies[0]
+    assert done > 10 + 30 and base > 60
+    assert r.pod_seconds == pytest.approx(done)  # from 0 until its request finished
+    capped = simulate(trace, _Script({10: 0}, 1), service_model, cold_model,
+                      PodModel(container_concurrency=1, termination_grace_s=45.0), 1, timeout_s=300)
+    assert capped.pod_seconds == pytest.approx(10 + 45)
+
+
+def test_a_starting_pod_removed_is_paid_for_through_the_drain_period(service_model, cold_model) -> None:
+    trace = _trace([1.0], 20, 60.0)
+    r = simulate(trace, _Script({5: 2, 6: 1}, 1), service_model, cold_model, PodModel(container_concurrency=2), 1)
+    assert r.pod_starts == 1
+    assert r.pod_seconds == pytest.approx(60 + (6 + 30 - 5))  # created at 5, removed at 6 while starting
