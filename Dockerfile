@@ -7,8 +7,9 @@
 #              Weights from a local home:   docker build --build-context emotivoice-home=/path/to/home -t emotivoice-fn .
 #              Weights downloaded instead:  docker build --build-arg WEIGHTS_SOURCE=modelscope -t emotivoice-fn .
 #
-# Stages: espeak | deps (venv with the CPU torch) -> snapshot (fetch/copy weights, compile, verify)
-#         -> emotivoice (venv + snapshot only: no checkpoints, no build tools, non-root, port 8080).
+# Stages: espeak | deps (venv with the CPU torch) -> snapshot (fetch/copy weights, compile + export ONNX,
+#         verify) | serve-deps (venv with onnxruntime, no torch) -> emotivoice (serve-deps venv + snapshot
+#         only: no torch, no checkpoints, no build tools, non-root, port 8080; runs the ONNX graphs).
 
 # ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS espeak
@@ -66,13 +67,26 @@ RUN emotivoice-fn snapshot --home /build/home --out /snapshot $SNAPSHOT_ARGS \
     && rm -rf /build/home
 
 # ---------------------------------------------------------------------------------------------------
+# The serving venv: the frontend and onnxruntime (same minor as the snapshot stage's, which the runtime
+# checks), and no torch at all (issue 13: ~78 MB of runtime instead of ~857 MB).
+FROM python:3.11-slim AS serve-deps
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY function ./function
+RUN pip install --no-cache-dir ".[emotivoice-onnx]" \
+    && python -c "import importlib.util as u, onnxruntime; assert u.find_spec('torch') is None; print('onnxruntime', onnxruntime.__version__)"
+
+# ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS emotivoice
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
     PORT=8080 EMOTIVOICE_ENGINE=emotivoice EMOTIVOICE_SNAPSHOT=/opt/emotivoice/snapshot \
-    EMOTIVOICE_STORAGE_DIR=/tmp/emotivoice
+    EMOTIVOICE_RUNTIME=onnx EMOTIVOICE_STORAGE_DIR=/tmp/emotivoice
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
-COPY --from=deps /opt/venv /opt/venv
+COPY --from=serve-deps /opt/venv /opt/venv
 COPY --from=snapshot /snapshot /opt/emotivoice/snapshot
 # Byte-compile everything once as root (PYTHONDONTWRITEBYTECODE stops the non-root process from doing
 # it at every start): part of the cold-start budget.

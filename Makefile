@@ -4,7 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 PIP := $(VENV)/bin/pip
-EXTRAS ?= emotivoice,planner,test
+EXTRAS ?= emotivoice,planner,test,voices,voices-build
+# The speaker encoder for custom voices, exported from resemblyzer's weights after installing (build output).
+ENCODER := function/engines/matching/data/speaker_encoder.onnx
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: serve test install system-packages
@@ -18,7 +20,10 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PIP) install --quiet -e '.[$(EXTRAS)]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+$(ENCODER): $(STAMP)
+	$(VENV)/bin/python -m function.engines.matching.export --if-missing --out $(ENCODER)
+
+install: $(STAMP) $(ENCODER)
 
 # promtool validates the alert rules; prometheus itself backs the metrics integration tests.
 system-packages:

@@ -1,6 +1,8 @@
 """Cold-start benchmark: spawn the real server process repeatedly and time
 process start -> liveness -> readiness -> first successful synthesis response,
-for the espeak default, the eager EmotiVoice path (an EMOTIVOICE_HOME) and a snapshot (EMOTIVOICE_SNAPSHOT).
+for the espeak default, the eager EmotiVoice path (an EMOTIVOICE_HOME) and a snapshot (EMOTIVOICE_SNAPSHOT)
+served two ways: TorchScript ("snapshot", EMOTIVOICE_RUNTIME=torchscript) and, when the snapshot has ONNX
+graphs, ONNX Runtime ("onnx", no torch imported). On-disk size counts each runtime's own files.
 
 Prints median/min/max per variant, the eager/snapshot ratio measured in the same run, each variant's
 on-disk size, and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
@@ -88,10 +90,30 @@ print(json.dumps({"server imports": t1 - t0, "import torch": t2 - t1, "open snap
 """
 
 
-def breakdown(snapshot: Path, runs: int) -> dict[str, float]:
+ONNX_BREAKDOWN_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+import function.http.app  # what `emotivoice-fn serve` imports before the engine starts loading
+t1 = time.perf_counter()
+from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
+from function.engines.base import SynthesisRequest
+engine = open_onnx_snapshot(sys.argv[1])
+t3 = time.perf_counter()
+engine.warm_up()
+t4 = time.perf_counter()
+list(engine.synthesize(SynthesisRequest(text=sys.argv[2], voice="alloy")))
+t5 = time.perf_counter()
+assert "torch" not in sys.modules
+print(json.dumps({"server imports": t1 - t0, "open snapshot (onnx)": t3 - t1,
+                  **{"  " + k: v for k, v in engine.load_stages.items()},
+                  "warm-up": t4 - t3, "first request synthesis": t5 - t4, "total": t5 - t0}))
+"""
+
+
+def breakdown(snapshot: Path, runs: int, script: str = BREAKDOWN_SCRIPT) -> dict[str, float]:
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", BREAKDOWN_SCRIPT, str(snapshot), TEXT], cwd=ROOT,
+        out = subprocess.run([sys.executable, "-c", script, str(snapshot), TEXT], cwd=ROOT,
                              capture_output=True, text=True, env={**os.environ, "EMOTIVOICE_LOG_LEVEL": "WARNING"})
         if out.returncode:
             raise RuntimeError(out.stderr[-2000:])
@@ -121,8 +143,17 @@ def main() -> None:
     if args.home:
         variants["eager"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_HOME": str(args.home)}, dir_size(args.home))
     if args.snapshot:
-        variants["snapshot"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": str(args.snapshot)},
-                                dir_size(args.snapshot))
+        from function.engines.emotivoice import snapshot_format as fmt
+
+        manifest = fmt.read_manifest(args.snapshot)
+        shared = sum((args.snapshot / n).stat().st_size for n in (fmt.FRONTEND, fmt.PROMPTS, fmt.MANIFEST))
+        variants["snapshot"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": str(args.snapshot),
+                                 "EMOTIVOICE_RUNTIME": "torchscript"},
+                                shared + sum((args.snapshot / n).stat().st_size for n in (*fmt.ARCHIVES, fmt.WEIGHTS)))
+        if "onnx" in manifest:  # issue 13: the same snapshot's ONNX graphs, served without torch
+            variants["onnx"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": str(args.snapshot),
+                                 "EMOTIVOICE_RUNTIME": "onnx"},
+                                shared + sum((args.snapshot / n).stat().st_size for n in fmt.ONNX_FILES))
     for item in args.variant:
         name, _, directory = item.partition("=")
         variants[name] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": directory}, dir_size(Path(directory)))
@@ -149,11 +180,23 @@ def main() -> None:
         ratio = statistics.median(r["first_audio"] for r in results["eager"]) / statistics.median(
             r["first_audio"] for r in results["snapshot"])
         print(f"eager / snapshot (first audio, medians): {ratio:.2f}x")
+    median_fa = {name: statistics.median(r["first_audio"] for r in runs) for name, runs in results.items()}
+    if "onnx" in median_fa:
+        for other in ("eager", "snapshot"):
+            if other in median_fa:
+                print(f"{other} / onnx (first audio, medians): {median_fa[other] / median_fa['onnx']:.2f}x")
+        print(f"onnx / espeak (first audio, medians): {median_fa['onnx'] / median_fa['espeak']:.2f}x")
     stages = None
     if args.breakdown and args.snapshot:
         stages = breakdown(args.snapshot, args.breakdown)
         print(f"snapshot path, in-process stage medians over {args.breakdown} fresh processes (s):")
         for key, value in stages.items():
+            print(f"  {key:<32}{value:>8.3f}")
+    onnx_stages = None
+    if args.breakdown and "onnx" in variants:
+        onnx_stages = breakdown(args.snapshot, args.breakdown, ONNX_BREAKDOWN_SCRIPT)
+        print(f"ONNX path, in-process stage medians over {args.breakdown} fresh processes (s):")
+        for key, value in onnx_stages.items():
             print(f"  {key:<32}{value:>8.3f}")
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
 
@@ -175,6 +218,7 @@ def main() -> None:
         "variants": merged,
         **({"eager_over_snapshot": round(ratio, 2)} if ratio else {}),
         **({"snapshot_stages_s": stages} if stages else {}),
+        **({"onnx_stages_s": onnx_stages} if onnx_stages else {}),
         **{k: v for k, v in existing.items() if k in ("executor_decision", "notes")},
     }, indent=1, ensure_ascii=False) + "\n")
     print(f"written to {args.out}")

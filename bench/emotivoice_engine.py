@@ -3,6 +3,11 @@ cold vs warm, and batch sizes 1/4/8 for long text.
 
     .venv/bin/python bench/emotivoice_engine.py                 # builds a full-size random home if needed
     .venv/bin/python bench/emotivoice_engine.py --home DIR --threads 2 --repeats 5 --precision fp32 bf16
+    .venv/bin/python bench/emotivoice_engine.py --home DIR --snapshot SNAP --runtimes-only   # issue 13
+
+``--snapshot`` adds the per-runtime comparison (issue 13): eager fp32/bf16, TorchScript snapshot, ONNX
+snapshot, and ONNX streamed (chunked vocoder), variants alternated per repeat, on the ~10 s sentence: RTF,
+time to first audio, and max |difference| from eager fp32. Written to bench/results/emotivoice_runtimes.json.
 
 Random weights have the released shapes and a duration predictor biased to ~5 frames per token, so the
 work per second of audio is that of the real model. The machine is shared: every figure is a median.
@@ -141,12 +146,61 @@ def run(home: Path, precision: str, repeats: int) -> list[tuple[str, str]]:
     return rows
 
 
+def compare_runtimes(home: Path, snapshot: Path, repeats: int, threads: int) -> dict[str, dict[str, float]]:
+    """Per-runtime RTF / first audio / difference, variants alternated so machine load hits them alike."""
+    import json
+
+    import numpy as np
+
+    from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
+    from function.engines.emotivoice.snapshot_runtime import open_snapshot
+
+    engines = {"eager fp32": EmotiVoiceEngine(load_home(home)), "eager bf16": EmotiVoiceEngine(load_home(home), precision="bf16"),
+               "torchscript": open_snapshot(snapshot), "onnx": open_onnx_snapshot(snapshot, threads=threads)}
+    for engine in engines.values():
+        engine.warm_up()
+        engine.prompts.get("开心")
+    request = SynthesisRequest(text=TEN_SECONDS, voice="8051", prompt="开心")
+    reference = np.concatenate([c.pcm for c in engines["eager fp32"].synthesize(request)])
+    variants = [(name, name, False) for name in engines] + [("onnx streamed", "onnx", True)]
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in variants}
+    diffs: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, key, streamed in variants:
+            engine = engines[key]
+            started = time.perf_counter()
+            chunks = engine.synthesize_streaming(request) if streamed else engine.synthesize(request)
+            first = None
+            pcm = []
+            for chunk in chunks:
+                first = first if first is not None else time.perf_counter() - started
+                pcm.append(chunk.pcm)
+            wall = time.perf_counter() - started
+            audio = np.concatenate(pcm)
+            samples[name].append((wall / (len(audio) / engine.sample_rate), float(first), wall))
+            if len(audio) == len(reference):
+                diffs[name] = float(np.abs(audio - reference).max())
+    out = {name: {"rtf": statistics.median(s[0] for s in rows), "first_audio_s": statistics.median(s[1] for s in rows),
+                  "total_s": statistics.median(s[2] for s in rows), "max_abs_diff_vs_eager_fp32": diffs.get(name, float("nan"))}
+           for name, rows in samples.items()}
+    print(f"\n== runtimes, ~10 s sentence, {threads} threads, medians of {repeats} (alternated) ==")
+    print(f"{'runtime':<16}{'RTF':>8}{'first audio s':>15}{'total s':>9}{'max |d| vs eager':>18}")
+    for name, row in out.items():
+        print(f"{name:<16}{row['rtf']:>8.3f}{row['first_audio_s']:>15.3f}{row['total_s']:>9.3f}"
+              f"{row['max_abs_diff_vs_eager_fp32']:>18.2e}")
+    results = ROOT / "bench" / "results" / "emotivoice_runtimes.json"
+    results.write_text(json.dumps({"threads": threads, "repeats": repeats, "runtimes": out}, indent=1) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=None, help="EmotiVoice home (default: a full-size random one)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--snapshot", type=Path, default=None, help="snapshot with ONNX graphs: compare runtimes")
+    parser.add_argument("--runtimes-only", action="store_true", help="only the per-runtime comparison")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -159,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             write_home(home, "full", SHARED if SHARED.is_dir() else None,
                        progress=lambda m: print("  " + m, file=sys.stderr))
     print(f"home {home}, torch {torch.__version__}, {args.threads} threads, medians of {args.repeats}")
+    if args.snapshot is not None:
+        compare_runtimes(home, args.snapshot, args.repeats, args.threads)
+        if args.runtimes_only:
+            return 0
     for precision in args.precision:
         rows = run(home, precision, args.repeats)
         width = max(len(k) for k, _ in rows)

@@ -77,6 +77,7 @@ class Scope(StrEnum):
     SYNTHESIZE = "synthesize"  # /v1/audio/speech, /v1/synthesize
     BATCHES = "batches"  # /v1/batches, /v1/batches/{id}
     VOICES = "voices"  # /v1/audio/voices, /v1/models
+    VOICES_WRITE = "voices:write"  # POST /v1/audio/voices, DELETE /v1/audio/voices/{id} (custom voices)
     ADMIN = "admin"  # /openapi.json, unlisted /v1 routes; implies every other scope
 
 

@@ -183,6 +183,46 @@ def voices(as_json: bool) -> None:
         click.echo(f"{v.id:<12} {v.name:<10} {v.gender:<7} {v.language:<3} {v.description}{aliases}")
 
 
+@main.command("voice-index")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory to write the index to (default: EMOTIVOICE_SNAPSHOT, else EMOTIVOICE_VOICE_INDEX_DIR).")
+@click.option("--speakers", type=click.IntRange(min=1), default=None,
+              help="Only the first N voices of the engine (a subset: custom voices then match among these only).")
+@click.option("--speaker-ids", default=None, help="Only these voices, comma-separated ids (a subset).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes, each with its own engine (set EMOTIVOICE_TORCH_THREADS so jobs x threads fits the cores).")
+def voice_index(out: Path | None, speakers: int | None, speaker_ids: str | None, jobs: int) -> None:
+    """Build the voice index of the configured engine (embeddings of its built-in voices from fixed probe
+    sentences), which custom voices are matched against. EmotiVoice needs it built ahead (2,000+
+    speakers); espeak builds its own at first use."""
+    import time
+
+    from function.engines.registry import load_engine
+    from function.service.custom_voices import build_voice_index
+
+    settings = load_settings()
+    engine, _ = load_engine(settings)
+    ids: list[str] | None = None
+    if speaker_ids:
+        ids = [s.strip() for s in speaker_ids.split(",") if s.strip()]
+    elif speakers is not None:
+        ids = [v.id for v in engine.voices()[:speakers]]
+    started = time.perf_counter()
+    total = len(ids) if ids is not None else len(engine.voices())
+
+    def progress(done: int, count: int, voice: str) -> None:
+        if done == count or done % max(1, count // 20) == 0:
+            click.echo(f"  {done}/{count} voices ({voice}), {time.perf_counter() - started:.1f} s", err=True)
+
+    click.echo(f"embedding {total} voices of engine {engine.name}...", err=True)
+    try:
+        index, path = build_voice_index(settings, engine, voice_ids=ids, out=out, jobs=jobs, progress=progress)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{path}: {len(index.ids)} voices{' (subset)' if index.meta.get('subset') else ''}, "
+               f"built in {index.meta['build_seconds']} s")
+
+
 @main.command("event-schemas")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write one <type>.schema.json per event type here instead of printing them.")

@@ -150,8 +150,8 @@ class Metrics:
         )
         self.engine_info = Gauge(
             "emotivoice_engine_info",
-            "Always 1; labels say which engine and version serve.",
-            ["engine", "version"],
+            "Always 1; labels say which engine, version and runtime (eager, torchscript, onnx; espeak: native) serve.",
+            ["engine", "version", "runtime"],
             registry=r,
         )
 

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     home: Path | None = Field(None, description="EmotiVoice home directory (upstream's layout, see SPEC).")
     snapshot: Path | None = Field(None, description="Snapshot directory built by `emotivoice-fn snapshot`.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 = torch's default.")
+    runtime: Literal["auto", "onnx", "torchscript"] = Field(
+        "auto",
+        description="How a snapshot's networks run. auto: ONNX Runtime when the snapshot has ONNX graphs and "
+        "onnxruntime imports (the process never imports torch), else TorchScript; onnx/torchscript: only that "
+        "one (the engine fails to load, with a readiness message, when it cannot).",
+    )
+    onnx_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads per graph session; 0 = the pod's CPU limit "
+        "(cgroup cpu.max, else the CPUs this process may run on).",
+    )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",
         description="EmotiVoice vocoder arithmetic: fp32 reproduces upstream; bf16 is ~1.4x faster on CPUs with "
@@ -215,6 +225,28 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(
         20, ge=1, le=100_000, description="Size of each subject's bucket: requests it may send at once."
+    )
+    # --- custom voices (voice matching, see the README's "Custom voices") ---------------------------
+    voice_encoder: Path | None = Field(
+        None, description="ONNX speaker encoder used to match reference clips; default: the file "
+        "`python -m function.engines.matching.export` writes inside the package (make install runs it)."
+    )
+    voice_index_dir: Path | None = Field(
+        None, description="Directory of voice indexes (embeddings of the built-in voices): espeak's is built "
+        "there at first use; EmotiVoice's is written by `emotivoice-fn voice-index` (with a snapshot: into the "
+        "snapshot directory, which is read first). Default: ~/.cache/emotivoice-serverless."
+    )
+    voice_max_clip_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest reference clip, checked before decoding (upload or "
+        "s3:// object; 413 audio_too_large). Uploads to POST /v1/audio/voices may be this large even when "
+        "EMOTIVOICE_MAX_BODY_BYTES is smaller."
+    )
+    voice_max_per_subject: int = Field(
+        20, ge=1, le=10_000, description="Custom voices one caller (JWT subject, else client address) may store "
+        "(409 voice_limit_reached beyond it)."
+    )
+    voice_match_top_k: int = Field(
+        3, ge=1, le=8, description="Built-in voices a custom voice may blend (the k nearest to the reference)."
     )
     # --- logging ---------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Python logging level.")

@@ -204,8 +204,13 @@ def build_snapshot(
     optimize: bool = False,
     force: bool = False,
     show_progress: bool = True,
+    onnx: bool = True,
 ) -> dict[str, Any]:
-    """Build ``out`` from ``home``; returns the manifest. Raises BuildError (parity, bad home, ...)."""
+    """Build ``out`` from ``home``; returns the manifest. Raises BuildError (parity, bad home, ...).
+
+    ``onnx`` (default): also export the ONNX graphs (``snapshot/onnx_export.py``), verify them against
+    the eager engine on the same sentence set and tolerance, and record onnxruntime's version and the
+    parity figures under the manifest's ``onnx`` key."""
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -220,6 +225,13 @@ def build_snapshot(
         raise BuildError(f"{out} exists and is not empty (use --force to replace it)")
     started = time.perf_counter()
     steps = ["load home", "compile", "save archives", "frontend tables", "prompt vectors", "parity", "manifest"]
+    if onnx:
+        steps[3:3] = ["onnx export"]
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise BuildError("ONNX export needs onnxruntime (pip install 'emotivoice-serverless[onnx]'), "
+                             "or build with --no-onnx") from exc
     bar = tqdm(total=len(steps), desc="snapshot", unit="step", disable=not show_progress, file=sys.stderr)
     timings: dict[str, float] = {}
 
@@ -265,6 +277,19 @@ def build_snapshot(
         del modules
         done("save archives")
 
+        onnx_facts: dict[str, Any] | None = None
+        if onnx:
+            from snapshot.onnx_export import export_graphs
+
+            step("onnx export")
+            onnx_facts = export_graphs(loaded, staging)
+            np.save(staging / fmt.SPEAKERS, loaded.acoustic.spk_tokenizer.weight.detach().float().numpy(),
+                    allow_pickle=False)
+            onnx_facts["onnxruntime_version"] = onnxruntime.__version__
+            onnx_facts["files"] = {name: {"bytes": (staging / name).stat().st_size,
+                                          "sha256": fmt.sha256_file(staging / name)} for name in fmt.ONNX_FILES}
+            done("onnx export")
+
         step("frontend tables")
         with open(staging / fmt.FRONTEND, "wb") as handle:
             pickle.dump(_frontend_tables(loaded), handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -272,7 +297,7 @@ def build_snapshot(
 
         step("prompt vectors")
         texts = prompt_texts(loaded)
-        vectors = eager.prompts.get_many(texts).detach().numpy().astype(np.float32)
+        vectors = np.asarray(eager.prompts.get_many(texts), dtype=np.float32)
         with open(staging / fmt.PROMPTS, "wb") as handle:
             pickle.dump({"texts": texts, "vectors": vectors}, handle, protocol=pickle.HIGHEST_PROTOCOL)
         done("prompt vectors")
@@ -305,6 +330,8 @@ def build_snapshot(
             "libraries": _versions(),
             "files": files,
         }
+        if onnx_facts is not None:
+            manifest["onnx"] = onnx_facts
         (staging / fmt.MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
         snap = open_snapshot(staging, check_hashes=True)
         snap.warm_up()
@@ -316,6 +343,21 @@ def build_snapshot(
                 f"snapshot differs from the eager engine by {parity['max_abs_diff']:.3g} (tolerance {tolerance:g}) "
                 f"over {parity['sentences']} sentences: not written"
             )
+        del snap
+        if onnx_facts is not None:
+            from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
+
+            onnx_snap = open_onnx_snapshot(staging)
+            onnx_snap.warm_up()
+            onnx_parity = compare(eager, onnx_snap, PARITY_CASES)
+            onnx_parity["tolerance_max_abs_diff"] = tolerance
+            onnx_parity["passed"] = onnx_parity["max_abs_diff"] <= tolerance
+            if not onnx_parity["passed"]:
+                raise BuildError(
+                    f"ONNX graphs differ from the eager engine by {onnx_parity['max_abs_diff']:.3g} (tolerance "
+                    f"{tolerance:g}) over {onnx_parity['sentences']} sentences: not written")
+            onnx_facts["parity"] = onnx_parity
+            del onnx_snap
         done("parity")
 
         step("manifest")

@@ -24,11 +24,13 @@ from function.cli import load_settings
               help="torch.jit.freeze the modules (weights then live inside the archives and are copied at load "
                    "instead of memory-mapped: slower cold start here, same speed after).")
 @click.option("--optimize", is_flag=True, help="Also apply torch.jit.optimize_for_inference (slower here: off).")
+@click.option("--onnx/--no-onnx", "onnx", default=True, show_default=True,
+              help="Also export ONNX graphs (verified against eager) for the torch-free ONNX Runtime path.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out directory.")
 @click.option("--verify", "verify_only", is_flag=True,
               help="Do not build: check the snapshot at --out (versions, sizes, sha256, loads and speaks).")
 def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, executor: str, freeze: bool,
-                 optimize: bool, force: bool, verify_only: bool) -> None:
+                 optimize: bool, onnx: bool, force: bool, verify_only: bool) -> None:
     """Compile an EmotiVoice home into a snapshot directory (TorchScript + fast frontend data) for fast
     cold starts; serve it with EMOTIVOICE_SNAPSHOT=DIR."""
     import json
@@ -54,9 +56,12 @@ def snapshot_cmd(home: Path | None, out: Path | None, tolerance: float | None, e
 
     try:
         manifest = build_snapshot(home, out, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
-                                  executor=executor, freeze=freeze, optimize=optimize, force=force)
+                                  executor=executor, freeze=freeze, optimize=optimize, force=force, onnx=onnx)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from exc
     size = sum(f["bytes"] for f in manifest["files"].values())
     click.echo(f"snapshot written to {out} ({size / 1e6:.1f} MB) in {manifest['build_seconds']} s; parity "
                f"{json.dumps(manifest['parity'])}")
+    if "onnx" in manifest:
+        click.echo(f"ONNX graphs (onnxruntime {manifest['onnx']['onnxruntime_version']}) parity "
+                   f"{json.dumps(manifest['onnx']['parity'])}")

@@ -1,1 +1,2 @@
-"""Audio leaves: encoders (PCM -> one streamed container) and time stretching. Import nothing of ours."""
+"""Audio leaves: encoders (PCM -> one streamed container), time stretching, and decoding reference clips.
+Import nothing of ours, except ``decode``, which raises the one error model's ``ServiceError``."""

@@ -14,10 +14,34 @@ from function.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def choose_runtime(settings: Settings) -> str:
+    """Which EmotiVoice runtime serves: ``eager`` (no snapshot: EMOTIVOICE_HOME), ``onnx`` or ``torchscript``.
+
+    Rules (``EMOTIVOICE_RUNTIME``): with a snapshot, ``onnx``/``torchscript`` are taken as asked (a
+    snapshot or install that cannot honour them fails the load with a message, never a silent switch);
+    ``auto`` takes ONNX when the snapshot lists ONNX graphs and onnxruntime is installed, else
+    TorchScript. Without a snapshot the eager path runs, and an explicit ``onnx``/``torchscript`` is a
+    configuration error (both run a snapshot)."""
+    from function.engines.base import EngineLoadError
+
+    runtime = getattr(settings, "runtime", "auto")
+    if settings.snapshot is None:
+        if runtime != "auto":
+            raise EngineLoadError(f"EMOTIVOICE_RUNTIME={runtime} runs a snapshot: set EMOTIVOICE_SNAPSHOT "
+                                  "(built by `emotivoice-fn snapshot`) or use EMOTIVOICE_RUNTIME=auto")
+        return "eager"
+    if runtime != "auto":
+        return runtime
+    from function.engines.emotivoice.onnx_runtime import onnx_available
+
+    return "onnx" if onnx_available(settings.snapshot) else "torchscript"
+
+
 def load_engine(settings: Settings) -> tuple[Engine, float]:
     """Build the configured engine and warm it up. Returns the engine and the seconds it took.
 
-    Imports are deferred so the espeak default never pays for importing torch.
+    Imports are deferred so the espeak default never pays for importing torch or onnxruntime, and the
+    ONNX runtime never imports torch.
     """
     started = time.perf_counter()
     kind = settings.chosen_engine()
@@ -26,8 +50,12 @@ def load_engine(settings: Settings) -> tuple[Engine, float]:
         from function.engines.espeak.engine import EspeakEngine
 
         engine = EspeakEngine()
-    elif settings.snapshot is not None:
-        # A snapshot (EMOTIVOICE_SNAPSHOT) wins over EMOTIVOICE_HOME: compiled modules, fast cold start.
+    elif (runtime := choose_runtime(settings)) == "onnx":
+        # A snapshot (EMOTIVOICE_SNAPSHOT) wins over EMOTIVOICE_HOME; its ONNX graphs need no torch at all.
+        from function.engines.emotivoice.onnx_runtime import load_onnx_snapshot
+
+        engine = load_onnx_snapshot(settings)
+    elif runtime == "torchscript":
         from function.engines.emotivoice.snapshot_runtime import load_snapshot
 
         engine = load_snapshot(settings)

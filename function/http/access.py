@@ -18,11 +18,13 @@ import re
 
 from function.auth import PROTECTED_PREFIX, Scope
 
-# Route template (as FastAPI declares it) -> the scope a token needs. Methods share their path's scope.
+# Route template (as FastAPI declares it) -> the scope a token needs. Methods share their path's scope,
+# except those in WRITE_SCOPES.
 ROUTE_SCOPES: dict[str, Scope] = {
     "/v1/audio/speech": Scope.SYNTHESIZE,
     "/v1/synthesize": Scope.SYNTHESIZE,
     "/v1/audio/voices": Scope.VOICES,
+    "/v1/audio/voices/{voice_id}": Scope.VOICES_WRITE,  # DELETE: a custom voice
     "/v1/models": Scope.VOICES,
     "/v1/batches": Scope.BATCHES,
     "/v1/batches/{batch_id}": Scope.BATCHES,
@@ -36,11 +38,21 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
+# (method, route template) -> scope, where a method changes what its path's reads only look at: listing
+# voices needs `voices`, creating a custom voice (it stores data and costs CPU) `voices:write`.
+WRITE_SCOPES: dict[tuple[str, str], Scope] = {
+    ("POST", "/v1/audio/voices"): Scope.VOICES_WRITE,
+}
+
 _COMPILED = [(_pattern(template), scope) for template, scope in ROUTE_SCOPES.items()]
+_COMPILED_WRITES = [(method, _pattern(template), scope) for (method, template), scope in WRITE_SCOPES.items()]
 
 
-def required_scope(path: str) -> Scope | None:
-    """The scope ``path`` needs, or None when the path is open (needs no token at all)."""
+def required_scope(path: str, method: str = "GET") -> Scope | None:
+    """The scope ``method path`` needs, or None when the path is open (needs no token at all)."""
+    for write_method, pattern, scope in _COMPILED_WRITES:
+        if write_method == method.upper() and pattern.fullmatch(path):
+            return scope
     for pattern, scope in _COMPILED:
         if pattern.fullmatch(path):
             return scope

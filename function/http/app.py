@@ -23,7 +23,7 @@ from function.http.middleware import (
     RateLimitMiddleware,
     StallMiddleware,
 )
-from function.http.routes import batches, native, ops, speech, ui
+from function.http.routes import batches, native, ops, speech, ui, voices
 from function.ratelimit import TokenBucketLimiter
 from function.service.engine_host import EngineLoader
 from function.service.runtime import Runtime
@@ -71,6 +71,7 @@ def create_app(
     app.state.runtime = runtime
     errors.install(app)
     app.include_router(speech.router)
+    app.include_router(voices.router)
     app.include_router(native.router)
     app.include_router(batches.router)
     app.include_router(ops.router)
@@ -79,7 +80,10 @@ def create_app(
         app.include_router(ui.router)
     # Added last = runs first: metrics outermost, then auth and limits, stall detection next to the app.
     app.add_middleware(StallMiddleware, timeout=settings.stall_timeout_seconds, metrics=runtime.metrics)
+    # Reference clips may be larger than other bodies (EMOTIVOICE_VOICE_MAX_CLIP_BYTES).
+    body_limits = {voices.VOICES_PATH: voices.upload_body_limit(settings.voice_max_clip_bytes)}
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes, json_paths=JSON_PATHS,
+                       body_limits=body_limits,
                        max_header_bytes=settings.max_header_bytes, body_timeout=settings.body_timeout_seconds)
     # Added later = runs earlier: auth, then the per-subject rate limit (it needs the token's subject).
     if settings.rate_limit_per_second > 0:

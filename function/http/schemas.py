@@ -79,6 +79,12 @@ class SynthesizeMetadata(BaseModel):
     timings: dict[str, float] = Field(..., description="Seconds per stage: queue, per-engine stages, encode, total.")
 
 
+class VoiceMatchOut(BaseModel):
+    voice: str = Field(..., description="Built-in voice id.")
+    similarity: float = Field(..., description="Cosine similarity of its embedding to the reference clip's.")
+    weight: float = Field(..., description="Share in the blend; the weights of one voice sum to 1.")
+
+
 class VoiceOut(BaseModel):
     id: str
     name: str
@@ -86,12 +92,54 @@ class VoiceOut(BaseModel):
     language: str
     description: str
     aliases: list[str]
+    custom: bool = Field(False, description="A custom voice (voice matching, POST /v1/audio/voices): a mix of the "
+                         "built-in voices in 'matches', not a cloned voice.")
+    matches: list[VoiceMatchOut] | None = None
+
+
+class CustomVoiceCreate(BaseModel):
+    """``POST /v1/audio/voices`` as JSON: the clip by reference (multipart uploads carry the file instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="Your name for the voice (unique among your voices).")
+    audio_uri: str = Field(..., description="s3://<this service's bucket>/<key> of the clip (file:// with local "
+                           "storage); other buckets and URLs are refused.")
+    keep_reference: bool = Field(False, description="Also store the clip (default: only its hash and embedding).")
+    consent: str | None = Field(None, max_length=200, description="Accepted for OpenAI compatibility; stored as is.")
+    type: Literal["audio_sample"] = "audio_sample"
+
+
+class CustomVoiceOut(BaseModel):
+    """A custom voice, as created or listed. ``object`` and ``type`` follow OpenAI's ``audio.voice``."""
+
+    id: str
+    object: Literal["audio.voice"] = "audio.voice"
+    type: Literal["audio_sample"] = "audio_sample"
+    name: str
+    created_at: int
+    engine: str = Field(..., description="Engine whose built-in voices it was matched against.")
+    blended: bool = Field(..., description="True when this engine blends the matches; False (espeak): the "
+                          "heaviest match speaks alone and responses name it as the voice.")
+    spoken_as: str | None = Field(None, description="With blended=false: the built-in voice that speaks.")
+    matches: list[VoiceMatchOut]
+    reference: dict[str, object] = Field(..., description="sha256, bytes, format, sample_rate, channels, seconds, "
+                                         "speech_seconds, uri (only when kept).")
+    reused: bool = Field(False, description="The same clip was already your voice: that voice is returned.")
+
+
+class CustomVoiceDeleted(BaseModel):
+    id: str
+    object: Literal["audio.voice.deleted"] = "audio.voice.deleted"
+    deleted: bool = True
 
 
 class VoicesOut(BaseModel):
     object: Literal["list"] = "list"
     engine: str
     data: list[VoiceOut]
+    custom_voices_unavailable: bool = Field(False, description="Storage could not be read: only built-in voices "
+                                            "are listed.")
 
 
 class ModelOut(BaseModel):

@@ -21,6 +21,7 @@ from function.engines.base import Engine
 from function.engines.registry import load_engine
 from function.metrics import Metrics
 from function.service.batches import BatchLimits, BatchService
+from function.service.custom_voices import CustomVoices
 from function.service.engine_host import EngineHost, EngineLoader
 from function.service.render import Renderer
 from function.service.synthesis import SynthesisLimits, SynthesisService
@@ -80,6 +81,8 @@ class Runtime:
             max_input_chars=settings.max_input_chars, interactive_reserved=settings.interactive_reserved_slots,
             request_timeout_seconds=settings.request_timeout_seconds,
             stall_timeout_seconds=settings.stall_timeout_seconds, max_buffered_chunks=settings.max_buffered_chunks))
+        self.custom_voices = CustomVoices(settings, self.storage, self.synthesis.ready_engine)
+        self.synthesis.voice_resolver = self.custom_voices
         self.renderer = Renderer(self.synthesis, self.storage, settings.presign_expiry_seconds)
         self.publisher = Publisher(settings.sink, token_file=settings.sink_token_file)
         self.batches = BatchService(self.renderer, self.metrics, self.publisher, event_source=settings.event_source,
@@ -92,7 +95,8 @@ class Runtime:
 
     def _engine_ready(self, engine: Engine, seconds: float) -> None:
         self.metrics.engine_load_seconds.labels(engine.name).set(seconds)
-        self.metrics.engine_info.labels(engine.name, str(getattr(engine, "version", "unknown"))).set(1)
+        self.metrics.engine_info.labels(engine.name, str(getattr(engine, "version", "unknown")),
+                                        str(getattr(engine, "runtime", "native"))).set(1)
         self.metrics.ready.set(1)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -118,6 +122,7 @@ class Runtime:
             return Readiness(False, "draining", {**details, "error": "draining: finishing admitted work before exit"})
         if self.host.ready:
             return Readiness(True, "ready", {"engine": self.host.engine.name,
+                                             "runtime": str(getattr(self.host.engine, "runtime", "native")),
                                              "load_seconds": self.host.load_seconds, **details})
         if self.host.error:
             return Readiness(False, "failed", {"error": self.host.error})

@@ -23,9 +23,10 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from function.audio.encoding import output_rate
-from function.engines.base import AudioChunk, Engine, InvalidTextError, SynthesisRequest
+from function.engines.base import AudioChunk, Engine, InvalidTextError, SynthesisRequest, Voice
 from function.engines.text import has_speakable
 from function.errors import Kind, ServiceError
 from function.metrics import Metrics
@@ -127,7 +128,17 @@ class SynthesisLimits:
         return self.workers + self.queue_size
 
 
+class VoiceResolver(Protocol):
+    """Custom voices (``function.service.custom_voices``), given to the service by the runtime: an id it
+    ``handles`` is resolved into ``request.mix`` (plus the Voice to report) before the engine runs."""
+
+    def handles(self, voice: str) -> bool: ...
+
+    async def resolve(self, engine: Engine, request: SynthesisRequest) -> tuple[SynthesisRequest, Voice]: ...
+
+
 class SynthesisService:
+    voice_resolver: VoiceResolver | None = None  # set by the runtime; None: built-in voices only
     def __init__(self, host: EngineHost, metrics: Metrics, limits: SynthesisLimits) -> None:
         self._host, self._metrics, self.limits = host, metrics, limits
         self.workers, self.capacity, self.max_input_chars = limits.workers, limits.capacity, limits.max_input_chars
@@ -150,12 +161,14 @@ class SynthesisService:
 
     # --- the pipeline -----------------------------------------------------------------------------
     async def open(self, request: SynthesisRequest, *, text_param: str = "text",
-                   wait_for_slot: float | None = None) -> Job:
+                   wait_for_slot: float | None = None, streaming: bool = False) -> Job:
         """Validate, admit, resolve voice and style, start the engine and wait for the first audio.
 
         ``wait_for_slot=None`` takes a slot or fails at once (interactive calls: the caller retries
         elsewhere); a number of seconds queues for one that long (batch items wait behind interactive
-        traffic instead of failing). ``text_param`` names the text field in error messages.
+        traffic instead of failing). ``text_param`` names the text field in error messages. ``streaming``: the
+        consumer streams, so an engine that can (EmotiVoice's chunked vocoder) yields sentences in pieces,
+        the first one small: earlier first audio for a little more compute.
         Every failure before the first audio raises ServiceError; the slot is freed on any failure.
         """
         if self.draining:
@@ -165,9 +178,12 @@ class SynthesisService:
         stream: AsyncIterator[AudioChunk] | None = None
         try:
             engine = await self.ready_engine(self._queue_timeout - (time.monotonic() - ticket.admitted_at))
-            voice = engine.resolve_voice(request.voice)
+            if self.voice_resolver is not None and self.voice_resolver.handles(request.voice):
+                request, voice = await self.voice_resolver.resolve(engine, request)  # a custom voice -> mix
+            else:
+                voice = engine.resolve_voice(request.voice)
             style = engine.resolve_style(request.prompt)
-            stream = self._run(ticket, engine, request)
+            stream = self._run(ticket, engine, request, chunked=streaming)
             try:
                 first = await stream.__anext__()
             except StopAsyncIteration:
@@ -259,16 +275,18 @@ class SynthesisService:
         return True
 
     # --- running ----------------------------------------------------------------------------------
-    async def _run(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+    async def _run(self, ticket: Ticket, engine: Engine, request: SynthesisRequest,
+                   chunked: bool = False) -> AsyncIterator[AudioChunk]:
         """The engine on a worker thread, its chunks handed over through an asyncio queue. The slot is
         released when this generator ends, however it ends."""
         try:
-            async for chunk in self._work(ticket, engine, request):
+            async for chunk in self._work(ticket, engine, request, chunked):
                 yield chunk
         finally:
             ticket.release()
 
-    async def _work(self, ticket: Ticket, engine: Engine, request: SynthesisRequest) -> AsyncIterator[AudioChunk]:
+    async def _work(self, ticket: Ticket, engine: Engine, request: SynthesisRequest,
+                    chunked: bool) -> AsyncIterator[AudioChunk]:
         """Run the engine on a worker thread; chunks come back through an asyncio queue.
 
         Flow control: at most ``max_buffered_chunks`` chunks wait for the consumer; a worker that finds no
@@ -294,7 +312,8 @@ class SynthesisService:
             ticket.stats.queue_seconds = began - ticket.admitted_at
             self._metrics.queue_wait.observe(ticket.stats.queue_seconds)
             try:
-                for chunk in engine.synthesize(request):
+                pieces = getattr(engine, "synthesize_streaming", None) if chunked else None
+                for chunk in (pieces or engine.synthesize)(request):
                     if ticket.stats.first_audio_seconds is None:
                         ticket.stats.first_audio_seconds = time.monotonic() - ticket.admitted_at
                     ticket.stats.audio_seconds += chunk.duration_seconds

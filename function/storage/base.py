@@ -93,6 +93,10 @@ class Storage(Protocol):
         """Full keys starting with ``prefix`` (a full key prefix)."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove an object (and its metadata); a key that does not exist is not an error."""
+        ...
+
     def presign(self, key: str, expires_seconds: int) -> str:
         """A URL anyone can GET for ``expires_seconds``."""
         ...

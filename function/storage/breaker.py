@@ -108,6 +108,9 @@ class BreakerStorage:
     def list(self, prefix: str) -> list[str]:
         return self._guard(self.inner.list, prefix)
 
+    def delete(self, key: str) -> None:
+        self._guard(self.inner.delete, key)
+
     def presign(self, key: str, expires_seconds: int) -> str:
         return self.inner.presign(key, expires_seconds)
 

@@ -177,6 +177,12 @@ class S3Storage:
                 return keys
             token = {"ContinuationToken": r["NextContinuationToken"]}
 
+    def delete(self, key: str) -> None:
+        try:
+            self._call(self._client.delete_object, Bucket=self.bucket, Key=key)
+        except ObjectNotFound:
+            pass
+
     def presign(self, key: str, expires_seconds: int) -> str:
         return self._client.generate_presigned_url(  # type: ignore[no-any-return]
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_seconds

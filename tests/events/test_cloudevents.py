@@ -17,7 +17,7 @@ from function.events import types as t
 from tests.audio_check import decode
 from tests.conftest import RunningServer, run_server
 from tests.events.conftest import s3_settings
-from tests.s3_server import S3Server
+from testkit.s3_server import S3Server
 
 
 def event(data: Any, type_: str = t.SYNTHESIS_REQUESTED, id_: str | None = None,

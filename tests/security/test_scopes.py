@@ -22,6 +22,7 @@ REQUESTS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
     "/v1/audio/speech": ("POST", "/v1/audio/speech", {"input": "hi", "voice": "alloy"}),
     "/v1/synthesize": ("POST", "/v1/synthesize", {"text": "hi"}),
     "/v1/audio/voices": ("GET", "/v1/audio/voices", None),
+    "/v1/audio/voices/{voice_id}": ("DELETE", "/v1/audio/voices/cv-000000000000000000000000", None),
     "/v1/models": ("GET", "/v1/models", None),
     "/v1/batches": ("POST", "/v1/batches", {}),
     "/v1/batches/{batch_id}": ("GET", "/v1/batches/no-such-batch", None),

@@ -57,3 +57,14 @@ def test_fetch_plan_covers_every_required_file() -> None:
               urls={"lexicon/librispeech-lexicon.txt": "https://example.org/lex"})
     assert hf["WangZeJun/simbert-base-chinese/vocab.txt"].startswith("https://huggingface.co/WangZeJun/simbert-base-chinese/")
     assert hf["lexicon/librispeech-lexicon.txt"] == "https://example.org/lex"
+
+
+def test_runtime_image_serves_onnx_without_torch() -> None:
+    """Issue 13: the emotivoice target's venv comes from serve-deps (onnxruntime, no torch); torch stays in
+    the build stages that export the graphs."""
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    serve, runtime = stages["serve-deps"], stages["emotivoice"]
+    assert ".[emotivoice-onnx]" in serve and "torch" not in serve.replace("find_spec('torch') is None", "")
+    assert "COPY --from=serve-deps /opt/venv /opt/venv" in runtime and "--from=deps" not in runtime
+    assert "EMOTIVOICE_RUNTIME=onnx" in runtime
+    assert ".[emotivoice]" in stages["deps"]  # the build stage keeps torch (and onnxruntime) to export

@@ -173,7 +173,7 @@ def test_damaged_snapshot_gives_a_live_but_not_ready_server(snapshot_copy: Path)
 
     path = snapshot_copy / fmt.VOCODER
     path.write_bytes(path.read_bytes()[:1000])
-    with run_server(engine="emotivoice", snapshot=snapshot_copy, wait_ready=False) as srv:
+    with run_server(engine="emotivoice", snapshot=snapshot_copy, runtime="torchscript", wait_ready=False) as srv:
         r = srv.readiness_after_load()
         assert r.status_code == 503
         assert "vocoder.ts is truncated or damaged" in r.text
@@ -190,7 +190,7 @@ def test_version_mismatch_keeps_server_not_ready(snapshot_copy: Path) -> None:
     manifest = json.loads((snapshot_copy / fmt.MANIFEST).read_text())
     manifest["torch_version"] = "2.0.0"
     (snapshot_copy / fmt.MANIFEST).write_text(json.dumps(manifest))
-    with run_server(engine="emotivoice", snapshot=snapshot_copy, wait_ready=False) as srv:
+    with run_server(engine="emotivoice", snapshot=snapshot_copy, runtime="torchscript", wait_ready=False) as srv:
         r = srv.readiness_after_load()
         assert r.status_code == 503
         assert "torch 2.0.0" in r.text and torch.__version__ in r.text

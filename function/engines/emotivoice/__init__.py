@@ -9,8 +9,10 @@ Where things are:
   voices: ``voices.py``;
 * networks: ``acoustic.py``, ``bert.py``, ``vocoder.py``, one forward code each, run eagerly and compiled;
 * eager runtime: ``loader.py`` (a home's checkpoints -> modules), entry point :func:`load` below;
-* snapshot runtime: ``snapshot_format.py`` (files, manifest, checks), ``snapshot_frontend.py`` (stored
-  tables -> frontend), ``snapshot_runtime.py`` (TorchScript archives -> engine), ``snapshot_engine.py``.
+* snapshot runtimes: ``snapshot_format.py`` (files, manifest, checks), ``snapshot_frontend.py`` (stored
+  tables -> frontend), ``snapshot_runtime.py`` (TorchScript archives -> engine), ``onnx_runtime.py`` (ONNX
+  graphs -> engine, never imports torch), ``snapshot_engine.py``; ``torch_networks.py`` puts torch modules
+  behind the engine's numpy interface (``parts.Networks``).
 
 The top-level ``snapshot/`` package is the build step that writes snapshots: it imports this package;
 nothing here imports it.

@@ -216,16 +216,25 @@ class AcousticModel(nn.Module):
         style: torch.Tensor,
         content: torch.Tensor,
         speed: torch.Tensor | float = 1.0,
+        speaker_embedding: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """``ids`` (B, N) padded, ``lengths`` (B,), ``speakers`` (B,), ``style``/``content`` (B, 768),
-        ``speed`` scalar or (B,). Returns one (T_i, 80) frame tensor per item, trimmed to its length."""
+        ``speed`` scalar or (B,). Returns one (T_i, 80) frame tensor per item, trimmed to its length.
+
+        ``speaker_embedding`` (B, hidden), when given, replaces the lookup of ``speakers`` in the speaker
+        table: the engine passes the table row itself (identical to the lookup) or a weighted blend of
+        rows (speaker mixing, issue 16), computed on numpy so every runtime takes the same input."""
         b, n = ids.shape
         token_valid = torch.arange(n, device=ids.device)[None, :] < lengths[:, None]
         padded = bool((~token_valid).any())
         mask = token_valid[..., None].to(torch.float32) if padded else None
 
         x = self.encoder(self.src_word_emb(ids), mask)
-        cond = torch.cat([self.spk_tokenizer(speakers), style, content], dim=-1)
+        if speaker_embedding is None:
+            speaker_vector = self.spk_tokenizer(speakers)
+        else:
+            speaker_vector = speaker_embedding
+        cond = torch.cat([speaker_vector, style, content], dim=-1)
         x = torch.cat([x, cond[:, None, :].expand(b, n, cond.shape[-1])], dim=-1)
         x = self.embed_projection1(x)
 

@@ -5,13 +5,16 @@ Pipeline per request: split into sentences (the streaming and batching unit, and
 prompt); one batched BERT pass for the content vectors; acoustic model on the first sentence alone (so
 the first chunk streams early) and then on groups of ``batch_size`` sentences with per-item masks; the
 vocoder per sentence; output clipped to [-1, 1]. All modules are read-only after loading and every
-forward pass runs under ``torch.inference_mode`` (entered per step, never across a ``yield``), so several
-worker threads may synthesise at once.
+network call is stateless (``torch_networks`` enters ``inference_mode`` per call, never across a
+``yield``; ONNX Runtime sessions are thread-safe), so several worker threads may synthesise at once.
+The speaker is a vector from the speaker table, looked up (or blended, for a mix) here on numpy.
 
 The engine is given its parts (``parts.EngineParts``: three networks and the home's tables) and,
 optionally, pre-computed style vectors; it never looks at where they came from. The eager path gives it
-``loader.LoadedHome``; the snapshot runtime gives it compiled modules. Must not import the loader, a
-snapshot runtime, or ``snapshot/`` (the build step).
+``loader.LoadedHome``; the snapshot runtimes give it compiled modules or ONNX sessions. It speaks numpy
+to them (``parts.Networks``) and imports torch only through ``torch_networks`` for torch parts, so an
+ONNX-served process never loads torch. Must not import the loader, a snapshot runtime, or
+``snapshot/`` (the build step).
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from function.engines.base import AudioChunk, EngineLoadError, InvalidTextError, Style, SynthesisRequest, Voice
+from function.engines.base import (AudioChunk, InvalidTextError, Style, SynthesisRequest, UnknownVoiceError, Voice,
+                                   VoiceMix)
 from function.engines.emotions import recognise
 from function.engines.emotivoice.frontend import Frontend
-from function.engines.emotivoice.parts import EngineParts
+from function.engines.emotivoice.parts import EngineParts, Networks
 from function.engines.emotivoice.prompt_cache import PromptCache
 from function.engines.emotivoice.voices import VoiceTable, build_voice_table
 from function.engines.text import split_sentences
@@ -39,6 +41,13 @@ log = logging.getLogger(__name__)
 NEUTRAL_PROMPT = "普通"  # upstream's neutral emotion label
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 MAX_SENTENCE_CHARS = 200  # far below BERT's 512 positions even for English word pieces
+# Chunked vocoding (``synthesize_streaming``): the HiFi-GAN's receptive field is about +-13 mel frames, so
+# vocoding a chunk with 16 frames of context on each side and keeping its hop-aligned centre equals
+# whole-sentence vocoding (to float rounding). The first chunk is small so audio starts early; later
+# chunks double up to the cap so the context overhead shrinks.
+VOCODER_CONTEXT_FRAMES = 16
+FIRST_CHUNK_FRAMES = 24  # 0.38 s of audio at 62.5 frames/s
+MAX_CHUNK_FRAMES = 192
 
 
 @dataclass
@@ -48,27 +57,41 @@ class _Prepared:
     frontend_s: float
 
 
+def _networks(parts: EngineParts, precision: str) -> Networks:
+    """The parts' own numpy networks (ONNX) or, for torch modules, the torch wrapper (imports torch)."""
+    own = getattr(parts, "networks", None)
+    if own is not None:
+        if precision != "fp32" and getattr(own, "precision", "fp32") != precision:
+            from function.engines.base import EngineLoadError
+
+            raise EngineLoadError(f"this runtime ({own.runtime}) was not built for precision {precision}")
+        return own
+    from function.engines.emotivoice.torch_networks import TorchNetworks
+
+    return TorchNetworks(parts, precision=precision, runtime=getattr(parts, "runtime", "eager"))
+
+
 class EmotiVoiceEngine:
     name = "emotivoice"
-    version = "clean-room-1"
+    # 2: the acoustic model takes a speaker embedding (mixing); snapshots of version 1 lack that input.
+    version = "clean-room-2"
+    supports_mix = True  # honours SynthesisRequest.mix (issue 16) on every runtime
 
     def __init__(
         self,
         parts: EngineParts,
         *,
-        prompt_vectors: Mapping[str, torch.Tensor] | None = None,
+        prompt_vectors: Mapping[str, np.ndarray] | None = None,
         batch_size: int = 4,
         sample_rate: int = 16000,
         precision: str = "fp32",
     ) -> None:
         """``prompt_vectors``: style vectors known in advance (a snapshot's), used without a BERT pass.
-        ``precision="bf16"`` converts the vocoder (an ``nn.Module``) in place."""
+        ``precision="bf16"`` converts the eager vocoder in place (torch runtimes only)."""
         self.parts = parts
         self.precision = precision
-        if precision == "bf16":  # the vocoder is ~90% of the work; BERT and the acoustic model stay fp32
-            if not isinstance(parts.vocoder, nn.Module):
-                raise EngineLoadError("bf16 needs the vocoder as a torch module (the eager path)")
-            parts.vocoder.to(torch.bfloat16)
+        self.networks = _networks(parts, precision)
+        self.runtime: str = self.networks.runtime
         self.sample_rate = sample_rate
         self.batch_size = max(1, batch_size)
         self.frontend = Frontend(lexicon=parts.lexicon, token_ids=parts.token_ids)
@@ -90,44 +113,84 @@ class EmotiVoiceEngine:
         text = (prompt or "").strip() or NEUTRAL_PROMPT
         return Style(prompt=text, emotion=recognise(text).emotion, fallback=False)
 
+    def speaker_vector(self, speaker: int) -> np.ndarray:
+        """The speaker table's row for one speaker index (hidden,) float32."""
+        return np.array(self.networks.speaker_embeddings[speaker], dtype=np.float32)
+
+    def mix_vector(self, mix: VoiceMix) -> np.ndarray:
+        """The weighted sum of the mixed voices' speaker-table rows (weights normalised to sum 1).
+
+        A mix of one voice with weight 1.0 is that voice's row exactly (1.0 * row, nothing added)."""
+        if not mix.parts:
+            raise UnknownVoiceError("a voice mix needs at least one voice", param="voice")
+        weights = np.array([float(w) for _, w in mix.parts], dtype=np.float64)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise UnknownVoiceError("voice mix weights must be non-negative and not all zero", param="voice")
+        weights = weights / weights.sum()
+        rows = [self.table.resolve(voice)[1] for voice, _ in mix.parts]
+        table = self.networks.speaker_embeddings
+        out = np.float32(weights[0]) * table[rows[0]].astype(np.float32)
+        for row, weight in zip(rows[1:], weights[1:]):
+            out = out + np.float32(weight) * table[row].astype(np.float32)
+        return np.asarray(out, dtype=np.float32)
+
     # --- model passes -----------------------------------------------------------------------------
-    def _bert_vectors(self, texts: Sequence[str]) -> torch.Tensor:
+    def _bert_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Pooler outputs (len(texts), 768) in one padded, masked batch."""
         encoded = [self.parts.tokenizer.encode(t) for t in texts]
         longest = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), longest), self.parts.tokenizer.pad_id, dtype=torch.long)
+        ids = np.full((len(encoded), longest), self.parts.tokenizer.pad_id, dtype=np.int64)
         for i, e in enumerate(encoded):
-            ids[i, : len(e)] = torch.tensor(e)
-        lengths = torch.tensor([len(e) for e in encoded])
-        with torch.inference_mode():
-            out = self.parts.bert(ids, lengths)
+            ids[i, : len(e)] = e
+        lengths = np.array([len(e) for e in encoded], dtype=np.int64)
+        out = self.networks.bert(ids, lengths)
         with self._stats_lock:
             self.stats["bert_passes"] += 1
         return out
 
     def acoustic(
-        self, ids: Sequence[Sequence[int]], speaker: int, style: torch.Tensor, content: torch.Tensor, speed: float
-    ) -> list[torch.Tensor]:
-        """Frames (T_i, 80) for each id sequence, run as one masked batch."""
-        lengths = torch.tensor([len(x) for x in ids])
-        batch = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+        self, ids: Sequence[Sequence[int]], speaker: int | np.ndarray, style: np.ndarray, content: np.ndarray,
+        speed: float,
+    ) -> list[np.ndarray]:
+        """Frames (T_i, 80) for each id sequence, run as one masked batch. ``speaker``: an index into the
+        speaker table or an embedding vector (hidden,) (a mix)."""
+        vector = self.speaker_vector(speaker) if isinstance(speaker, (int, np.integer)) else speaker
+        lengths = np.array([len(x) for x in ids], dtype=np.int64)
+        batch = np.zeros((len(ids), int(lengths.max())), dtype=np.int64)
         for i, seq in enumerate(ids):
-            batch[i, : len(seq)] = torch.tensor(seq)
-        with torch.inference_mode():
-            return self.parts.acoustic(
-                batch,
-                lengths,
-                torch.full((len(ids),), speaker, dtype=torch.long),
-                style.expand(len(ids), -1),
-                content,
-                # One speed per item, as every runtime takes it; dividing by it equals dividing by the float.
-                torch.full((len(ids),), speed, dtype=torch.float32),
-            )
+            batch[i, : len(seq)] = seq
+        n = len(ids)
+        return self.networks.acoustic(
+            batch, lengths,
+            np.repeat(np.asarray(vector, dtype=np.float32).reshape(1, -1), n, axis=0),  # fresh, writable
+            np.repeat(np.asarray(style, dtype=np.float32).reshape(1, -1), n, axis=0),
+            np.array(content, dtype=np.float32),
+            # One speed per item, as every runtime takes it; dividing by it equals dividing by the float.
+            np.full((n,), speed, dtype=np.float32),
+        )
 
-    def vocode(self, frames: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            wav = self.parts.vocoder(frames.T[None])[0]
-        return np.clip(wav.numpy().astype(np.float32, copy=False), -1.0, 1.0)
+    def vocode(self, frames: np.ndarray) -> np.ndarray:
+        wav = self.networks.vocode(frames)
+        return np.clip(wav.astype(np.float32, copy=False), -1.0, 1.0)
+
+    @staticmethod
+    def chunk_bounds(total: int, first: int = FIRST_CHUNK_FRAMES, cap: int = MAX_CHUNK_FRAMES) -> list[tuple[int, int]]:
+        """Frame ranges [start, end) covering ``total`` frames: ``first``, then doubling up to ``cap``."""
+        bounds, start, size = [], 0, max(1, first)
+        while start < total:
+            end = min(total, start + size)
+            bounds.append((start, end))
+            start, size = end, min(cap, size * 2)
+        return bounds
+
+    def vocode_chunks(self, frames: np.ndarray, context: int = VOCODER_CONTEXT_FRAMES) -> Iterator[np.ndarray]:
+        """The sentence's waveform in pieces (see ``chunk_bounds``) whose concatenation equals
+        :meth:`vocode` of the whole sentence within float rounding (tested: 1e-4)."""
+        total = len(frames)
+        for start, end in self.chunk_bounds(total):
+            lo, hi = max(0, start - context), min(total, end + context)
+            wav = self.vocode(frames[lo:hi])
+            yield wav[(start - lo) * self.hop : (end - lo) * self.hop]
 
     # --- protocol: synthesis ----------------------------------------------------------------------
     def prepare(self, text: str) -> list[_Prepared]:
@@ -141,15 +204,29 @@ class EmotiVoiceEngine:
         return prepared
 
     def synthesize(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
-        _, speaker = self.table.resolve(request.voice)
+        return self._start(request, chunked=False)
+
+    def _start(self, request: SynthesisRequest, *, chunked: bool) -> Iterator[AudioChunk]:
+        """Resolve and validate now (errors before the first chunk), then generate lazily."""
+        if request.mix is not None:  # a custom voice (issue 16): ``voice`` names it, the mix defines it
+            speaker = self.mix_vector(request.mix)
+        else:
+            speaker = self.speaker_vector(self.table.resolve(request.voice)[1])
         style_text = self.resolve_style(request.prompt).prompt
         speed = min(max(float(request.speed or 1.0), MIN_SPEED), MAX_SPEED)
         sentences = self.prepare(request.text)
         if not sentences:
             raise InvalidTextError("the text contains nothing EmotiVoice can speak", param="input")
-        return self._generate(sentences, speaker, style_text, speed)
+        return self._generate(sentences, speaker, style_text, speed, chunked)
 
-    def _generate(self, sentences: list[_Prepared], speaker: int, style_text: str, speed: float) -> Iterator[AudioChunk]:
+    def synthesize_streaming(self, request: SynthesisRequest) -> Iterator[AudioChunk]:
+        """Like :meth:`synthesize`, but each sentence comes as several chunks vocoded piecewise
+        (``vocode_chunks``): the first audio of a long sentence after a small part of its vocoding instead
+        of all of it. Concatenated, the chunks equal :meth:`synthesize`'s output within 1e-4."""
+        return self._start(request, chunked=True)
+
+    def _generate(self, sentences: list[_Prepared], speaker: np.ndarray, style_text: str, speed: float,
+                  chunked: bool = False) -> Iterator[AudioChunk]:
         started = time.perf_counter()
         style = self.prompts.get(style_text)[None]
         style_s = time.perf_counter() - started
@@ -167,17 +244,21 @@ class EmotiVoiceEngine:
             weights = [len(s.ids) for s in group]
             total = float(sum(weights))
             for k, (sentence, mel) in enumerate(zip(group, frames)):
-                v0 = time.perf_counter()
-                pcm = self.vocode(mel)
                 share = weights[k] / total
-                timings = {
-                    "frontend": sentence.frontend_s,
-                    "bert": (t1 - t0) * share + style_s,
-                    "acoustic": (t2 - t1) * share,
-                    "vocoder": time.perf_counter() - v0,
-                }
-                style_s = 0.0
-                yield AudioChunk(pcm=pcm, sample_rate=self.sample_rate, text=sentence.text, timings=timings)
+                pieces = self.vocode_chunks(mel) if chunked else iter((self.vocode(mel),))
+                first = True
+                while True:
+                    v0 = time.perf_counter()
+                    pcm = next(pieces, None)
+                    if pcm is None:
+                        break
+                    timings = {"vocoder": time.perf_counter() - v0}
+                    if first:  # the sentence's other stages are counted once, on its first chunk
+                        timings.update(frontend=sentence.frontend_s, bert=(t1 - t0) * share + style_s,
+                                       acoustic=(t2 - t1) * share)
+                        style_s, first = 0.0, False
+                    if len(pcm):
+                        yield AudioChunk(pcm=pcm, sample_rate=self.sample_rate, text=sentence.text, timings=timings)
 
     def warm_up(self) -> None:
         """Load frontend dictionaries, pre-compute the label vocabulary's style vectors, run one sentence."""

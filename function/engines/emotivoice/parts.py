@@ -1,10 +1,15 @@
 """What an :class:`~function.engines.emotivoice.engine.EmotiVoiceEngine` is built from, as call signatures.
 
-The engine runs three networks and reads a home's tables; it does not care who built them. Two runtimes
-fill this shape today: the eager loader (``loader.LoadedHome``: the modules of ``acoustic.py``, ``bert.py``
-and ``vocoder.py`` themselves) and the snapshot runtime (``snapshot_runtime.SnapshotParts``: the same
-modules compiled by TorchScript and read from a snapshot). Another runtime (for example an ONNX one)
-fills the same shape and gets the same engine: frontend, sentence splitting, batching, prompt cache.
+The engine runs three networks and reads a home's tables; it does not care who built them. Three runtimes
+fill this shape: the eager loader (``loader.LoadedHome``: the modules of ``acoustic.py``, ``bert.py``
+and ``vocoder.py`` themselves), the TorchScript snapshot runtime (``snapshot_runtime.SnapshotParts``: the
+same modules compiled and read from a snapshot) and the ONNX runtime (``onnx_runtime.OnnxParts``: the
+same modules exported as ONNX graphs, run by ONNX Runtime without torch). All get the same engine:
+frontend, sentence splitting, batching, prompt cache, speaker mixing.
+
+The engine itself speaks numpy to the networks (:class:`Networks`), so it never imports torch: parts that
+carry torch modules are wrapped by ``torch_networks.TorchNetworks`` (imported only for them); parts that
+already speak numpy (ONNX) expose ``networks`` themselves.
 
 Owns only the shape; imports nothing of the engine at run time (type names only), never a runtime,
 never ``snapshot/`` (the build step).
@@ -16,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from function.engines.emotivoice.english import Lexicon
@@ -40,6 +46,33 @@ class VocoderNetwork(Protocol):
     """(B, n_mels, T) frames -> (B, T * hop) waveform."""
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor: ...
+
+
+class Networks(Protocol):
+    """The three networks as the engine calls them: numpy in, numpy out, float32 and int64.
+
+    ``speaker_embeddings`` is the acoustic model's speaker table (n_speaker, hidden): the engine looks a
+    speaker's row up (or blends rows for a mix) and passes the vector, never an id, so mixing needs no
+    change inside any graph. ``runtime`` names the runtime for readiness and metrics.
+    """
+
+    runtime: str
+
+    @property
+    def speaker_embeddings(self) -> np.ndarray: ...
+
+    def bert(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """``ids`` (B, T) padded int64, ``lengths`` (B,) -> pooler output (B, hidden) float32."""
+        ...
+
+    def acoustic(self, ids: np.ndarray, lengths: np.ndarray, speaker: np.ndarray, style: np.ndarray,
+                 content: np.ndarray, speed: np.ndarray) -> list[np.ndarray]:
+        """``speaker`` (B, hidden) embeddings, ``speed`` (B,) -> one (T_i, n_mels) array per item."""
+        ...
+
+    def vocode(self, mel: np.ndarray) -> np.ndarray:
+        """(T, n_mels) frames of one sentence -> (T * hop,) float32 waveform (not clipped)."""
+        ...
 
 
 class EngineParts(Protocol):

@@ -7,7 +7,7 @@ a snapshot engine answers those prompts with no BERT pass at all. Two threads mi
 once may both compute it; the result is identical and one write wins, which is cheaper than holding a
 lock across a BERT pass.
 
-Owns the cache; knows nothing of BERT (``compute`` is given) or of snapshots (``precomputed`` is given).
+Owns the cache (numpy vectors: no torch, any runtime); knows nothing of BERT (``compute`` is given) or of snapshots (``precomputed`` is given).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
-import torch
+import numpy as np
 
 
 class PromptCache:
     def __init__(
         self,
-        compute: Callable[[Sequence[str]], torch.Tensor],
+        compute: Callable[[Sequence[str]], np.ndarray],
         capacity: int = 256,
-        precomputed: Mapping[str, torch.Tensor] | None = None,
+        precomputed: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self._compute = compute
         self._capacity = capacity
-        self._precomputed: Mapping[str, torch.Tensor] = dict(precomputed or {})
-        self._items: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._precomputed: Mapping[str, np.ndarray] = dict(precomputed or {})
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -43,9 +43,9 @@ class PromptCache:
         """The prompts of the fixed table, in its order."""
         return list(self._precomputed)
 
-    def get_many(self, prompts: Sequence[str]) -> torch.Tensor:
+    def get_many(self, prompts: Sequence[str]) -> np.ndarray:
         """Vectors (len(prompts), dim), computing the missing ones in one batched pass."""
-        found: dict[str, torch.Tensor] = {}
+        found: dict[str, np.ndarray] = {}
         with self._lock:
             for prompt in prompts:
                 vector = self._precomputed.get(prompt)
@@ -67,9 +67,9 @@ class PromptCache:
                     self._items.move_to_end(prompt)
                 while len(self._items) > self._capacity:
                     self._items.popitem(last=False)
-        return torch.stack([found[p] for p in prompts])
+        return np.stack([found[p] for p in prompts])
 
-    def get(self, prompt: str) -> torch.Tensor:
+    def get(self, prompt: str) -> np.ndarray:
         return self.get_many([prompt])[0]
 
     def clear(self) -> None:

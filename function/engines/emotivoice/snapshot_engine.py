@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from function.engines.base import SynthesisRequest
 from function.engines.emotivoice.engine import EmotiVoiceEngine
@@ -35,7 +35,7 @@ class SnapshotEngine(EmotiVoiceEngine):
     """The EmotiVoice engine over compiled modules, with pre-computed prompt vectors; remembers the
     manifest it was loaded from and how long each loading stage took."""
 
-    def __init__(self, parts: EngineParts, *, prompt_vectors: Mapping[str, torch.Tensor], manifest: dict[str, Any],
+    def __init__(self, parts: EngineParts, *, prompt_vectors: Mapping[str, np.ndarray], manifest: dict[str, Any],
                  directory: Path, load_stages: dict[str, float] | None = None) -> None:
         super().__init__(parts, prompt_vectors=prompt_vectors)
         self.manifest = manifest

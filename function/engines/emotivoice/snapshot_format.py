@@ -28,6 +28,15 @@ PROMPTS = "prompts.pkl"
 WEIGHTS = "weights.pt"  # every archive's tensors, memory-mapped at load ("<archive>:<dotted name>" keys)
 ARCHIVES = (ACOUSTIC, BERT, VOCODER)
 FILES = (*ARCHIVES, WEIGHTS, FRONTEND, PROMPTS)
+# The ONNX graphs (issue 13), written beside the archives when the build exports them; the manifest's
+# "onnx" section lists them with their external-data files. SPEAKERS is the acoustic model's speaker
+# embedding table (n_speaker, hidden) float32, looked up and blended on numpy outside the graph.
+ONNX_ACOUSTIC = "acoustic.onnx"
+ONNX_BERT = "bert.onnx"
+ONNX_VOCODER = "vocoder.onnx"
+GRAPHS = (ONNX_BERT, ONNX_ACOUSTIC, ONNX_VOCODER)
+SPEAKERS = "speakers.npy"
+ONNX_FILES = (*GRAPHS, *(f"{graph}.data" for graph in GRAPHS), SPEAKERS)
 
 
 class SnapshotError(Exception):

@@ -76,6 +76,7 @@ class SnapshotParts:
     lexicon: Lexicon
     prompt_vocabulary: Sequence[str]
     speaker_table: Mapping[str, tuple[str, str, str]]
+    runtime: str = "torchscript"
 
 
 def first_call(name: str, module: torch.jit.ScriptModule, dims: dict[str, Any]) -> None:
@@ -239,7 +240,7 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
             prompt_vocabulary=frontend["prompt_vocabulary"],
             speaker_table=frontend["speaker_table"],
         )
-        vectors = {text: torch.from_numpy(row) for text, row in prompt_table(prompts).items()}
+        vectors = dict(prompt_table(prompts))
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
     mark("done")

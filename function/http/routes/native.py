@@ -31,8 +31,9 @@ async def synthesize(body: SynthesizeRequest, rt: RuntimeDep) -> Response:
     started_at = time.perf_counter()
     request = SynthesisRequest(text=body.text, voice=body.speaker, prompt=body.style_prompt, speed=body.speed,
                                language=body.language, format=body.format, sample_rate=body.sample_rate)
-    job = await rt.synthesis.open(request, text_param="text")
-    if body.stream and not body.metadata:
+    streaming = body.stream and not body.metadata
+    job = await rt.synthesis.open(request, text_param="text", streaming=streaming)
+    if streaming:
         return StreamingResponse(job.encoded(), media_type=job.media_type, headers=job.headers())
     encode_started = time.perf_counter()
     audio, chunks = await job.whole()

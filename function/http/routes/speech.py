@@ -1,4 +1,4 @@
-"""OpenAI-compatible speech API: what an unmodified OpenAI SDK calls.
+"""OpenAI-compatible speech API: what an unmodified OpenAI SDK calls (voices: ``routes.voices``).
 
 Imports ``function.edge`` and the service layer; never ``function.events``.
 """
@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from function.audio.encoding import CONTENT_TYPES
 from function.edge.context import RuntimeDep
 from function.engines.base import SynthesisRequest
-from function.http.schemas import ErrorOut, ModelOut, ModelsOut, SpeechRequest, VoiceOut, VoicesOut
+from function.http.schemas import ErrorOut, ModelOut, ModelsOut, SpeechRequest
 from function.http.sse import sse
 
 router = APIRouter(tags=["openai"])
@@ -29,23 +29,10 @@ MODEL_IDS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 async def create_speech(body: SpeechRequest, rt: RuntimeDep) -> Response:
     request = SynthesisRequest(text=body.input, voice=body.voice_id, prompt=body.instructions or "", speed=body.speed,
                                format=body.response_format, sample_rate=OPENAI_RATE)
-    job = await rt.synthesis.open(request, text_param="input")
+    job = await rt.synthesis.open(request, text_param="input", streaming=True)
     if body.stream_format == "sse":
         return StreamingResponse(sse(job, len(body.input)), media_type="text/event-stream", headers=job.headers())
     return StreamingResponse(job.encoded(), media_type=job.media_type, headers=job.headers())
-
-
-@router.get("/v1/audio/voices", response_model=VoicesOut, responses={503: {"model": ErrorOut}})
-async def list_voices(rt: RuntimeDep) -> VoicesOut:
-    engine = await rt.synthesis.ready_engine()
-    return VoicesOut(
-        engine=engine.name,
-        data=[
-            VoiceOut(id=v.id, name=v.name, gender=v.gender, language=v.language, description=v.description,
-                     aliases=list(v.aliases))
-            for v in engine.voices()
-        ],
-    )
 
 
 @router.get("/v1/models", response_model=ModelsOut)

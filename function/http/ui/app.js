@@ -170,6 +170,13 @@ function optionElement(voice, index, count, h) {
   el.style.top = `${index * h}px`;
   el.dataset.voice = voice.id;
   el.append(voice.name || voice.id);
+  if (voice.custom) {
+    const badge = document.createElement("span");
+    badge.className = "alias";
+    badge.textContent = "custom";
+    badge.title = "Custom voice (voice matching): a mix of the built-in voices listed after it";
+    el.append(badge);
+  }
   for (const alias of voice.aliases || []) {
     const badge = document.createElement("span");
     badge.className = "alias";
@@ -255,6 +262,35 @@ async function loadVoices() {
     $("voice-count").textContent = "Voices unavailable";
     showMessage(explain(error));
     return false;
+  }
+}
+
+/** Upload a reference clip to POST /v1/audio/voices, then select the custom voice it became. */
+async function createCustomVoice() {
+  clearMessage("custom-voice-message");
+  const file = $("custom-voice-file").files[0];
+  if (!file) {
+    showMessage("Choose a recording first.", "error", "custom-voice-message");
+    return;
+  }
+  const form = new FormData();
+  form.append("audio_sample", file);
+  form.append("name", $("custom-voice-name").value.trim());
+  const button = $("custom-voice-button");
+  button.disabled = true;
+  try {
+    const voice = await (await api("audio/voices", { method: "POST", body: form })).json();
+    const mix = voice.matches.map((m) => `${m.voice} ${Math.round(m.weight * 100)}%`).join(", ");
+    const how = voice.blended ? `a blend of ${mix}` : `spoken as ${voice.spoken_as} (this engine cannot blend; match: ${mix})`;
+    showMessage(`${voice.reused ? "Already your voice" : "Created"} “${voice.name}” (${voice.id}): ${how}.`, "info",
+      "custom-voice-message");
+    await loadVoices();
+    const created = state.voices.find((v) => v.id === voice.id);
+    if (created) select(created);
+  } catch (error) {
+    showMessage(explain(error), "error", "custom-voice-message");
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -941,6 +977,7 @@ function setUpBatch(batch) {
 
 async function main() {
   setUpVoicePicker();
+  $("custom-voice-form").addEventListener("submit", (event) => { event.preventDefault(); createCustomVoice(); });
   $("text").addEventListener("input", updateCounter);
   $("speak-form").addEventListener("submit", (event) => { event.preventDefault(); speak(); });
   $("stop-button").addEventListener("click", stop);
