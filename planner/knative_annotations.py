@@ -14,8 +14,9 @@ Imports: ``go_syntax`` and ``knative_autoscaler_config``; never ``function`` or 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from planner.go_syntax import (
     INT32_MAX,
@@ -39,6 +40,8 @@ from planner.knative_autoscaler_config import (
     WINDOW_MIN_NS,
     AutoscalerDefaults,
 )
+
+T = TypeVar("T")
 
 GROUP = "autoscaling.knative.dev/"
 DOMAIN = ".knative.dev"
@@ -257,26 +260,21 @@ def read_annotations(annotations: Mapping[str, str]) -> RevisionAnnotations:
     (Knative's getters ignore it; ``annotation_errors`` is where it is rejected)."""
     m = annotations
 
-    def num(keys: tuple[str, ...]) -> float | None:
+    def parsed(keys: tuple[str, ...], parse: Callable[[str], T]) -> T | None:
         found = _get(m, keys)
         try:
-            return parse_float(found[1]) if found else None
+            return parse(found[1]) if found else None
         except GoSyntaxError:
             return None
+
+    def num(keys: tuple[str, ...]) -> float | None:
+        return parsed(keys, parse_float)
 
     def i32(keys: tuple[str, ...]) -> int | None:
-        found = _get(m, keys)
-        try:
-            return parse_int32(found[1]) if found else None
-        except GoSyntaxError:
-            return None
+        return parsed(keys, parse_int32)
 
     def dur(keys: tuple[str, ...]) -> int | None:
-        found = _get(m, keys)
-        try:
-            return parse_duration_ns(found[1]) if found else None
-        except GoSyntaxError:
-            return None
+        return parsed(keys, parse_duration_ns)
 
     cls = _get(m, CLASS)
     metric = _get(m, METRIC)

@@ -73,26 +73,21 @@ def _cluster_fields(d: AutoscalerDefaults) -> dict[str, Any]:
     }
 
 
+# KpaConfig fields that AutoscalerDefaults carries under the same name and unit.
+_SAME_FIELDS = ("container_concurrency_target_fraction", "container_concurrency_target_default", "rps_target_default",
+                "max_scale_up_rate", "max_scale_down_rate", "enable_scale_to_zero", "allow_zero_initial_scale",
+                "panic_window_percentage", "panic_threshold_percentage", "target_burst_capacity", "min_scale",
+                "max_scale", "initial_scale")
+
+
 def _defaults_of(cfg: KpaConfig) -> AutoscalerDefaults:
     """The cluster defaults a ``KpaConfig`` stands for (when no ConfigMap was given)."""
     return AutoscalerDefaults(
-        container_concurrency_target_fraction=cfg.container_concurrency_target_fraction,
-        container_concurrency_target_default=cfg.container_concurrency_target_default,
-        rps_target_default=cfg.rps_target_default,
-        max_scale_up_rate=cfg.max_scale_up_rate,
-        max_scale_down_rate=cfg.max_scale_down_rate,
-        enable_scale_to_zero=cfg.enable_scale_to_zero,
+        **{name: getattr(cfg, name) for name in _SAME_FIELDS},
         scale_to_zero_grace_period_ns=round(cfg.scale_to_zero_grace_period_s * NS_PER_S),
-        allow_zero_initial_scale=cfg.allow_zero_initial_scale,
         stable_window_ns=cfg.stable_window_s * NS_PER_S,
-        panic_window_percentage=cfg.panic_window_percentage,
-        panic_threshold_percentage=cfg.panic_threshold_percentage,
-        target_burst_capacity=cfg.target_burst_capacity,
         scale_down_delay_ns=cfg.scale_down_delay_s * NS_PER_S,
         scale_to_zero_pod_retention_period_ns=round(cfg.scale_to_zero_pod_retention_period_s * NS_PER_S),
-        min_scale=cfg.min_scale,
-        max_scale=cfg.max_scale,
-        initial_scale=cfg.initial_scale,
     )
 
 

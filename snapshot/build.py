@@ -194,6 +194,19 @@ def compare(eager_engine: Any, snap_engine: Any, cases: Sequence[tuple[str, str,
             "snr_db": None if math.isinf(snr) else round(snr, 2)}
 
 
+def _gate(eager: Any, built: Any, tolerance: float, what: str) -> dict[str, Any]:
+    """Parity of a freshly written runtime against the eager engine on the fixed sentences; the build
+    stops (nothing written) past the tolerance."""
+    built.warm_up()
+    parity = compare(eager, built, PARITY_CASES)
+    parity["tolerance_max_abs_diff"] = tolerance
+    parity["passed"] = parity["max_abs_diff"] <= tolerance
+    if not parity["passed"]:
+        raise BuildError(f"{what} differ(s) from the eager engine by {parity['max_abs_diff']:.3g} (tolerance "
+                         f"{tolerance:g}) over {parity['sentences']} sentences: not written")
+    return parity
+
+
 def build_snapshot(
     home: Path,
     out: Path,
@@ -333,31 +346,11 @@ def build_snapshot(
         if onnx_facts is not None:
             manifest["onnx"] = onnx_facts
         (staging / fmt.MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n")
-        snap = open_snapshot(staging, check_hashes=True)
-        snap.warm_up()
-        parity = compare(eager, snap, PARITY_CASES)
-        parity["tolerance_max_abs_diff"] = tolerance
-        parity["passed"] = parity["max_abs_diff"] <= tolerance
-        if not parity["passed"]:
-            raise BuildError(
-                f"snapshot differs from the eager engine by {parity['max_abs_diff']:.3g} (tolerance {tolerance:g}) "
-                f"over {parity['sentences']} sentences: not written"
-            )
-        del snap
+        parity = _gate(eager, open_snapshot(staging, check_hashes=True), tolerance, "snapshot")
         if onnx_facts is not None:
             from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
 
-            onnx_snap = open_onnx_snapshot(staging)
-            onnx_snap.warm_up()
-            onnx_parity = compare(eager, onnx_snap, PARITY_CASES)
-            onnx_parity["tolerance_max_abs_diff"] = tolerance
-            onnx_parity["passed"] = onnx_parity["max_abs_diff"] <= tolerance
-            if not onnx_parity["passed"]:
-                raise BuildError(
-                    f"ONNX graphs differ from the eager engine by {onnx_parity['max_abs_diff']:.3g} (tolerance "
-                    f"{tolerance:g}) over {onnx_parity['sentences']} sentences: not written")
-            onnx_facts["parity"] = onnx_parity
-            del onnx_snap
+            onnx_facts["parity"] = _gate(eager, open_onnx_snapshot(staging), tolerance, "ONNX graphs")
         done("parity")
 
         step("manifest")

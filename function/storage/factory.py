@@ -26,15 +26,9 @@ def _backend(settings: Settings) -> Storage:
     if not settings.s3_bucket:
         raise StorageConfigError("EMOTIVOICE_STORAGE=s3 needs EMOTIVOICE_S3_BUCKET")
     return S3Storage(
-        bucket=settings.s3_bucket,
-        prefix=settings.s3_prefix,
-        endpoint=settings.s3_endpoint,
-        region=settings.s3_region,
-        addressing_style=settings.s3_addressing_style,
-        multipart_threshold=settings.multipart_threshold_bytes,
-        connect_timeout=settings.s3_connect_timeout_seconds,
-        read_timeout=settings.s3_read_timeout_seconds,
-        max_attempts=settings.s3_max_attempts,
-        reference_prefix=settings.reference_prefix,
+        bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint=settings.s3_endpoint, region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style, multipart_threshold=settings.multipart_threshold_bytes,
+        connect_timeout=settings.s3_connect_timeout_seconds, read_timeout=settings.s3_read_timeout_seconds,
+        max_attempts=settings.s3_max_attempts, reference_prefix=settings.reference_prefix,
         max_reference_bytes=settings.max_reference_bytes,
     )

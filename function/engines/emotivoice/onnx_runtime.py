@@ -29,7 +29,13 @@ import numpy as np
 
 from function.engines.base import EngineLoadError
 from function.engines.emotivoice import snapshot_format as fmt
-from function.engines.emotivoice.snapshot_frontend import load_pickle, prompt_table, seed_frontend
+from function.engines.emotivoice.snapshot_frontend import (
+    StageClock,
+    frontend_parts,
+    load_pickle,
+    prompt_table,
+    seed_frontend,
+)
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -172,11 +178,8 @@ def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
     cores), then import the engine package, unpickle and seed the frontend tables.
     """
     directory = Path(directory).expanduser()
-    started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def mark(stage: str) -> None:
-        stages[stage] = round(time.perf_counter() - started, 3)
+    clock = StageClock()
+    mark, stages = clock.mark, clock.stages
 
     try:
         manifest = fmt.read_manifest(directory)
@@ -206,7 +209,6 @@ def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
         raise EngineLoadError(f"snapshot file {directory / fmt.SPEAKERS} is corrupted: {exc}") from exc
 
     from function.engines.emotivoice.snapshot_engine import SnapshotEngine
-    from function.engines.emotivoice.tokenizer import WordPieceTokenizer
 
     mark("import engine")
     try:
@@ -218,18 +220,9 @@ def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
     mark("unpickle tables")
     try:
         seed_frontend(frontend)
-        tokenizer = WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"])
-        parts = OnnxParts(
-            networks=OnnxNetworks(sessions, speakers),
-            acoustic=sessions[fmt.ONNX_ACOUSTIC], bert=sessions[fmt.ONNX_BERT], vocoder=sessions[fmt.ONNX_VOCODER],
-            hop=int(manifest["dims"]["vocoder"]["hop"]),
-            tokenizer=tokenizer,
-            token_ids=frontend["token_ids"],
-            speakers=frontend["speakers"],
-            lexicon=fmt.PhoneTable(frontend["lexicon"]),
-            prompt_vocabulary=frontend["prompt_vocabulary"],
-            speaker_table=frontend["speaker_table"],
-        )
+        parts = OnnxParts(networks=OnnxNetworks(sessions, speakers), acoustic=sessions[fmt.ONNX_ACOUSTIC],
+                          bert=sessions[fmt.ONNX_BERT], vocoder=sessions[fmt.ONNX_VOCODER],
+                          **frontend_parts(frontend, manifest))
         vectors = dict(prompt_table(prompts))
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,30 @@ def prompt_table(prompts: dict[str, Any]) -> dict[str, Any]:
     if len(texts) != len(vectors):
         raise ValueError(f"{len(texts)} prompts but {len(vectors)} vectors")
     return {text: vectors[i] for i, text in enumerate(texts)}
+
+
+def frontend_parts(frontend: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The non-network parts every snapshot runtime builds its engine from (tokenizer, tables, hop), from
+    the stored frontend data; the runtimes add their own three networks."""
+    from function.engines.emotivoice.tokenizer import WordPieceTokenizer
+
+    return {
+        "hop": int(manifest["dims"]["vocoder"]["hop"]),
+        "tokenizer": WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"]),
+        "token_ids": frontend["token_ids"],
+        "speakers": frontend["speakers"],
+        "lexicon": fmt.PhoneTable(frontend["lexicon"]),
+        "prompt_vocabulary": frontend["prompt_vocabulary"],
+        "speaker_table": frontend["speaker_table"],
+    }
+
+
+class StageClock:
+    """Seconds since the start at each named loading stage (the cold-start breakdown), for both runtimes."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def mark(self, stage: str) -> None:
+        self.stages[stage] = round(time.perf_counter() - self.started, 3)

