@@ -97,6 +97,7 @@ TUNABLES: list[tuple[str, type, tuple[Any, Any], str]] = [
     ("--chunk-size", int, (50, 6), "EMOTIVOICE_BATCH_CHUNK_SIZE in the S3 phase"),
     ("--outage-seconds", float, (15, 3), "least time S3 stays down"),
     ("--s3-read-timeout", float, (None, 2), "EMOTIVOICE_S3_READ_TIMEOUT_SECONDS in the S3 phase"),
+    ("--stuck-seconds", float, (20, 8), "S3 phase: re-POST a resumed batch that made no progress for this long"),
     ("--storm-clients", int, ("capacity", "capacity"), "never-reading clients in the storm"),
     ("--stall-timeout", float, (None, 3), "EMOTIVOICE_STALL_TIMEOUT_SECONDS in the storm"),
 ]
@@ -714,7 +715,9 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
                      (f"s3 {name}: objects lost", f"{fmt(f.get('objects_lost'))} (mismatched "
                       f"{fmt(f.get('objects_mismatched'))}; {fmt(f.get('manifest_ok'))} ok of {f['recipients']})"),
                      (f"s3 {name}: resumed / completed", f"re-POST accepted {fmt(f['resumed_after_recovery_s'], ' s')} "
-                      f"after recovery, completed after {fmt(f['completed_after_recovery_s'], ' s')}")]
+                      f"after recovery, completed after {fmt(f['completed_after_recovery_s'], ' s')}"
+                      + (f" ({f['extra_reposts_after_no_progress']} more re-POST(s): no progress after a 202)"
+                         if f.get("extra_reposts_after_no_progress") else ""))]
     if s := res.get("storm"):
         rows += [(f"storm: {s['never_reading_clients']} never-reading clients", f"normal clients refused from "
                   f"{fmt(s['first_refusal_s'], ' s')}, 200 again after {fmt(s['normal_200_again_after_s'], ' s')} "
@@ -739,8 +742,6 @@ def main() -> int:
     parser.add_argument("--backoff", type=float, default=0.1, help="seconds a client waits after a 503 (default 0.1)")
     parser.add_argument("--drain-repeat", type=int, default=50,
                         help="the drain text repeated this often (default 50: 1,200 characters)")
-    parser.add_argument("--stuck-seconds", type=float, default=20,
-                        help="S3 phase: re-POST a resumed batch that made no progress for this long (default 20)")
     parser.add_argument("--only", action="append", choices=PHASES, help="run only these phases (repeatable; default: all)")
     parser.add_argument("--seed", type=int, default=14, help="seed of the soak's random choices (default 14)")
     parser.add_argument("--out", type=Path, default=None,
@@ -766,7 +767,7 @@ def main() -> int:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "engine": "espeak",
         "workers": args.workers, "queue_size": args.queue_size, "capacity": capacity, "quick": q,
         "settings": {k: getattr(args, k) for k in (f.removeprefix("--").replace("-", "_") for f, *_ in TUNABLES)}
-        | {"backoff": args.backoff, "drain_repeat": args.drain_repeat, "stuck_seconds": args.stuck_seconds}}}
+        | {"backoff": args.backoff, "drain_repeat": args.drain_repeat}}}
     errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="emotivoice-reliability-") as tmpdir:
         tmp = Path(tmpdir)

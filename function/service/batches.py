@@ -181,6 +181,7 @@ class BatchService:
         self._turns = asyncio.Semaphore(limits.max_running)  # background batches worked on at once
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: dict[str, str] = {}  # batch id -> subject, for batches this pod works on now
+        self._again: set[str] = set()  # batches re-POSTed while running: run once more when the run ends
         self._draining = False
 
     # --- keys -------------------------------------------------------------------------------------
@@ -417,6 +418,9 @@ class BatchService:
         """Work through the batch in this process, at most ``max_running`` batches at once (the rest
         wait their turn, status ``pending``). A batch already running here is not started twice."""
         if batch_id in self._running:
+            # A resume asked while a run is in progress (perhaps one about to stop on a storage error):
+            # that run goes through the batch once more when it ends, so an accepted re-POST never does nothing.
+            self._again.add(batch_id)
             return
         self._running[batch_id] = subject
 
@@ -428,6 +432,9 @@ class BatchService:
                 log.exception("batch stopped; POST it again (same batch_id) to resume", extra={"batch": batch_id})
             finally:
                 self._running.pop(batch_id, None)
+                if batch_id in self._again and not self._draining:
+                    self._again.discard(batch_id)
+                    self.run_in_background(batch_id, subject)
 
         task = asyncio.get_running_loop().create_task(runner(), name=f"batch-{batch_id}")
         self._tasks.add(task)

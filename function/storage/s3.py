@@ -51,7 +51,7 @@ class S3Storage:
                 s3={"addressing_style": addressing_style},
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"max_attempts": max_attempts, "mode": "standard"},
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},  # first try included
             ),
         )
 
