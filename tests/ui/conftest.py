@@ -24,9 +24,10 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the whole session (launching costs ~1-4 s); each test gets a fresh
+    """One headless chromium per test module (launching costs ~1-4 s; a session-wide one would keep
+    Playwright's event loop running for every later test); each test gets a fresh
     context (own storage, own session storage) from the ``page`` fixture."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
     path = chromium_path()
