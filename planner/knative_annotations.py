@@ -113,6 +113,21 @@ def _int_ge0(m: Mapping[str, str], keys: tuple[str, ...], errs: _Errors) -> int:
     return i
 
 
+def _parsed(m: Mapping[str, str], keys: tuple[str, ...], parse: Callable[[str], T], errs: _Errors,
+            path: str | None = None) -> tuple[str, str, T] | None:
+    """The first present key, its raw value and the value parsed; a value that does not parse is recorded
+    as invalid (at ``path``, default the key) and reads as absent, as Knative's validation does."""
+    found = _get(m, keys)
+    if not found:
+        return None
+    k, v = found
+    try:
+        return k, v, parse(v)
+    except GoSyntaxError:
+        errs.invalid(v, path or k)
+        return None
+
+
 def annotation_errors(annotations: Mapping[str, str], cluster: AutoscalerDefaults | None = None) -> list[str]:
     """Knative's ``ValidateAnnotations``: every error its webhook would report, rendered as it renders them."""
     m, c, errs = annotations, cluster or AutoscalerDefaults(), _Errors()
@@ -131,80 +146,50 @@ def annotation_errors(annotations: Mapping[str, str], cluster: AutoscalerDefault
             errs.out_of_bounds(str(hi), "1", str(c.max_scale_limit), found[0])
         if hi == 0:
             errs.add(f"max-scale=0 (unlimited), must be less than {c.max_scale_limit}", found[0])
-    found = _get(m, ACTIVATION_SCALE)
-    if found:
-        k, v = found
-        try:
-            act = parse_int32(v)
-        except GoSyntaxError:
-            errs.invalid(v, k)
-        else:
-            if lo > act:
-                errs.add(f"min-scale={lo} is greater than activation-scale={act}", k)
-            elif hi < act and hi != 0:
-                errs.add(f"max-scale={hi} is less than activation-scale={act}", k)
-            elif act < 2:
-                errs.add(f"activation-scale={act} must be greater than 1", k)
+    got = _parsed(m, ACTIVATION_SCALE, parse_int32, errs)
+    if got:
+        k, v, act = got
+        if lo > act:
+            errs.add(f"min-scale={lo} is greater than activation-scale={act}", k)
+        elif hi < act and hi != 0:
+            errs.add(f"max-scale={hi} is less than activation-scale={act}", k)
+        elif act < 2:
+            errs.add(f"activation-scale={act} must be greater than 1", k)
     # floats
     for keys, lo_f, hi_f in ((PANIC_WINDOW_PERCENTAGE, PANIC_WINDOW_PERCENTAGE_MIN, PANIC_WINDOW_PERCENTAGE_MAX),
                              (PANIC_THRESHOLD_PERCENTAGE, PANIC_THRESHOLD_PERCENTAGE_MIN, PANIC_THRESHOLD_PERCENTAGE_MAX),
                              (TARGET_UTILIZATION, 1.0, 100.0)):
-        found = _get(m, keys)
-        if found:
-            k, v = found
-            try:
-                fv = parse_float(v)
-            except GoSyntaxError:
-                errs.invalid(v, k)
-            else:
-                if not lo_f <= fv <= hi_f:
-                    errs.out_of_bounds(v, format_v(lo_f), format_v(hi_f), k)
-    found = _get(m, TARGET)
-    if found:
-        k, v = found
-        try:
-            fv = parse_float(v)
-        except GoSyntaxError:
+        got_f = _parsed(m, keys, parse_float, errs)
+        if got_f:
+            k, v, fv = got_f
+            if not lo_f <= fv <= hi_f:
+                errs.out_of_bounds(v, format_v(lo_f), format_v(hi_f), k)
+    got_f = _parsed(m, TARGET, parse_float, errs)
+    if got_f:
+        k, v, fv = got_f
+        if fv < TARGET_MIN:
+            errs.add(f"target {v} should be at least {format_v(TARGET_MIN)}", k)
+    got_f = _parsed(m, TARGET_BURST_CAPACITY, parse_float, errs)
+    if got_f:
+        k, v, fv = got_f
+        if fv < 0 and fv != -1:
             errs.invalid(v, k)
-        else:
-            if fv < TARGET_MIN:
-                errs.add(f"target {v} should be at least {format_v(TARGET_MIN)}", k)
-    found = _get(m, TARGET_BURST_CAPACITY)
-    if found:
-        k, v = found
-        try:
-            fv = parse_float(v)
-        except GoSyntaxError:
-            errs.invalid(v, k)
-        else:
-            if fv < 0 and fv != -1:
-                errs.invalid(v, k)
     # durations
-    found = _get(m, WINDOW)
-    if found:
-        k, v = found
-        try:
-            ns = parse_duration_ns(v)
-        except GoSyntaxError:
-            errs.invalid(v, WINDOW[0])
-        else:
-            if not WINDOW_MIN_NS <= ns <= WINDOW_MAX_NS:
-                errs.out_of_bounds(v, format_duration_ns(WINDOW_MIN_NS), format_duration_ns(WINDOW_MAX_NS), WINDOW[0])
-            elif ns % 1_000_000_000:
-                errs.add("must be specified with at most second precision", WINDOW[0])
+    got_d = _parsed(m, WINDOW, parse_duration_ns, errs, WINDOW[0])
+    if got_d:
+        k, v, ns = got_d
+        if not WINDOW_MIN_NS <= ns <= WINDOW_MAX_NS:
+            errs.out_of_bounds(v, format_duration_ns(WINDOW_MIN_NS), format_duration_ns(WINDOW_MAX_NS), WINDOW[0])
+        elif ns % 1_000_000_000:
+            errs.add("must be specified with at most second precision", WINDOW[0])
     for keys, whole in ((RETENTION, False), (SCALE_DOWN_DELAY, True)):
-        found = _get(m, keys)
-        if found:
-            k, v = found
-            try:
-                ns = parse_duration_ns(v)
-            except GoSyntaxError:
-                errs.invalid(v, k)
-            else:
-                if not 0 <= ns <= WINDOW_MAX_NS:
-                    errs.out_of_bounds(v, format_duration_ns(0), format_duration_ns(WINDOW_MAX_NS), k)
-                elif whole and ns % 1_000_000_000:
-                    errs.add("must be specified with at most second precision", k)
+        got_d = _parsed(m, keys, parse_duration_ns, errs)
+        if got_d:
+            k, v, ns = got_d
+            if not 0 <= ns <= WINDOW_MAX_NS:
+                errs.out_of_bounds(v, format_duration_ns(0), format_duration_ns(WINDOW_MAX_NS), k)
+            elif whole and ns % 1_000_000_000:
+                errs.add("must be specified with at most second precision", k)
     # metric, for the class in force
     found = _get(m, METRIC)
     if found:
