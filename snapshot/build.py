@@ -3,8 +3,9 @@
 Steps (each shown on a tqdm progress bar): load the home with the eager loader; compile the acoustic
 model and BERT with ``torch.jit.script`` (data-dependent control flow) and trace the vocoder (pure
 convolutions); save code-only archives plus one ``weights.pt`` that the runtime memory-maps (or, with
-``freeze``, ``torch.jit.freeze`` them with the weights inside); dump the frontend tables (token ids,
-speakers, lexicon, BERT vocabulary, jieba's prefix dictionary, CMUdict) as one pickle; pre-compute the
+``freeze``, ``torch.jit.freeze`` them with the weights inside); dump the small frontend tables (token
+ids, speakers, lexicon, BERT vocabulary, CMUdict) as one pickle, and jieba's prefix dictionary and every
+dictionary word's pinyin as word tables that load without building Python objects; pre-compute the
 style vectors of upstream's prompt vocabulary (label files + the seven emotions' English names); load the
 written snapshot back through the runtime loader and compare its audio with the eager engine's on a fixed
 sentence set, refusing to publish it past the tolerance; write ``manifest.json`` last and move the
@@ -18,6 +19,7 @@ reverse, and nothing on the serving path imports this package.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from function.engines.emotivoice import snapshot_format as fmt
+from function.engines.emotivoice.word_tables import FrequencyTable, SyllableTable
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +127,29 @@ def strip_weights(name: str, module: Any) -> dict[str, Any]:
     return out
 
 
-def _frontend_tables(loaded: Any) -> dict[str, Any]:
+@functools.cache
+def _syllable_table() -> SyllableTable:
+    """Every dictionary word's pinyin (~450 k pypinyin calls, ~50 s on the 2-core box): depends only on
+    the installed jieba, pypinyin and pypinyin-dict, so one build process computes it once."""
+    from function.engines.emotivoice import chinese
+
+    return chinese.syllable_table(chinese.segmenter_words())
+
+
+def _frontend_tables(loaded: Any, staging: Path) -> dict[str, Any]:
+    """Write the word tables (jieba's prefix dictionary, every word's syllables) and CC-CEDICT's phrases
+    into ``staging``; return the small tables that go into frontend.pkl."""
     import jieba
 
     from function.engines.emotivoice import chinese
     from function.engines.emotivoice.english import cmu_dictionary
 
+    freq, total = chinese.prefix_dictionary()
+    FrequencyTable.build(freq).save(staging / fmt.WORDS)
+    _syllable_table().save(staging / fmt.SYLLABLES)
+    with open(staging / fmt.PHRASES, "wb") as handle:
+        pickle.dump(_shared_phrases(), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    versions = _versions()
     return {
         "token_ids": dict(loaded.token_ids),
         "speakers": list(loaded.speakers),
@@ -139,9 +159,9 @@ def _frontend_tables(loaded: Any) -> dict[str, Any]:
         "bert_vocab": dict(loaded.tokenizer.vocab),
         "bert_lower_case": bool(loaded.tokenizer.lower_case),
         "jieba_version": getattr(jieba, "__version__", None),
-        "pypinyin_dict_version": _versions()["pypinyin-dict"],
-        "cc_cedict": _shared_phrases(),
-        "jieba": chinese.prefix_dictionary(),
+        "jieba_total": int(total),
+        "pypinyin_version": versions["pypinyin"],
+        "pypinyin_dict_version": versions["pypinyin-dict"],
         "cmudict": fmt.pack_phones(cmu_dictionary()),
     }
 
@@ -305,7 +325,7 @@ def build_snapshot(
 
         step("frontend tables")
         with open(staging / fmt.FRONTEND, "wb") as handle:
-            pickle.dump(_frontend_tables(loaded), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(_frontend_tables(loaded, staging), handle, protocol=pickle.HIGHEST_PROTOCOL)
         done("frontend tables")
 
         step("prompt vectors")

@@ -3,8 +3,10 @@
 Upstream EmotiVoice's Chinese path is reproduced rule for rule, quirks included (see SPEC): a word is
 converted by one pypinyin call so phrase readings apply, punctuation turns the previous break into
 ``sp3``, syllables are joined by ``sp0`` and words end in ``sp1``. The jieba dictionary and pypinyin's
-phrase data are loaded once by :func:`initialise` (about half a second) so a request never pays for it;
-a snapshot hands :func:`initialise` the tables it stored (see :func:`prefix_dictionary`) instead.
+phrase data are loaded once by :func:`initialise` (about half a second) so a request never pays for it.
+A snapshot hands :func:`initialise` the tables it stored instead: jieba's prefix dictionary and every
+dictionary word's syllables as compact tables (``word_tables``), so a snapshot-served process imports
+pypinyin only for a word the table lacks, and then off the start path (:func:`preload_pinyin`).
 Owns the Chinese path and its process-wide jieba state; must not import ``snapshot/`` (the build step).
 """
 
@@ -12,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import jieba
-from pypinyin import Style, pinyin
+
+from function.engines.emotivoice.word_tables import FrequencyTable, SyllableTable
 
 log = logging.getLogger(__name__)
 
@@ -33,44 +36,90 @@ _SYLLABIC = {"n": "en", "ng": "eng", "m": "em"}
 _FINAL_FIXES = {"ui": "uei", "iu": "iou", "un": "uen", "ue": "ve"}
 _VOWELS = frozenset("aeiouv")
 
+Phrases = Mapping[str, list[list[str]]]
+
 _init_lock = threading.Lock()
 _initialised = False
 _tokenizer: jieba.Tokenizer | None = None
+_syllables: Mapping[str, tuple[str, ...]] | None = None
+_phrases: Phrases | Callable[[], Phrases] | None = None
+_pypinyin_lock = threading.Lock()
+_pinyin: Callable[[str], list[str]] | None = None
 
 
 def initialise(
     *,
-    prefix_dictionary: tuple[dict[str, int], int] | None = None,
-    phrases: Mapping[str, list[list[str]]] | None = None,
+    prefix_dictionary: tuple[Mapping[str, int], int] | None = None,
+    phrases: Phrases | Callable[[], Phrases] | None = None,
+    syllables: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
-    """Load jieba's dictionary and pypinyin's CC-CEDICT phrase data once per process (thread-safe).
+    """Set up jieba's dictionary and the pinyin source once per process (thread-safe).
 
     A snapshot passes what it stored at build time, so nothing is rebuilt: ``prefix_dictionary`` is
-    jieba's (word -> frequency, total), as :func:`prefix_dictionary` returns it; ``phrases`` is
-    pypinyin-dict's CC-CEDICT phrase table. Either may be None (loaded the normal way). A later call,
-    with or without tables, does nothing.
+    jieba's (word -> frequency, total), as :func:`prefix_dictionary` returns it (a dict, or a
+    :class:`~word_tables.FrequencyTable`); ``syllables`` holds every dictionary word's pinyin as pypinyin
+    gave it at build time; ``phrases`` is pypinyin-dict's CC-CEDICT phrase table, or a function that
+    reads it. With ``syllables``, pypinyin is not imported here at all: only a word the table lacks (a
+    name jieba's HMM put together, say) loads it, with ``phrases``, on first use (see
+    :func:`preload_pinyin`). Without, pypinyin and its phrase data load now (about half a second).
+    Either table may be None (loaded the normal way). A later call, with or without tables, does nothing.
     """
-    global _initialised, _tokenizer
+    global _initialised, _tokenizer, _syllables, _phrases
     with _init_lock:
         if _initialised:
             return
         jieba.setLogLevel(logging.WARNING)
-        if phrases is not None:
-            from pypinyin import load_phrases_dict
-
-            load_phrases_dict(dict(phrases))  # what cc_cedict.load() does, minus importing its 0.27 s module
-        else:
-            from pypinyin_dict.phrase_pinyin_data import cc_cedict
-
-            cc_cedict.load()
         tokenizer = jieba.Tokenizer()
         if prefix_dictionary is not None:
             tokenizer.FREQ, tokenizer.total = prefix_dictionary
             tokenizer.initialized = True
         else:
             tokenizer.initialize()
-        _tokenizer = tokenizer
+        _tokenizer, _syllables, _phrases = tokenizer, syllables, phrases
         _initialised = True
+    if syllables is None:
+        preload_pinyin()
+
+
+def preload_pinyin() -> None:
+    """Import pypinyin and load the CC-CEDICT phrases now (idempotent, thread-safe): the fallback for
+    words missing from the syllable table, loaded off the request path by whoever calls this."""
+    global _pinyin
+    with _pypinyin_lock:
+        if _pinyin is not None:
+            return
+        from pypinyin import Style, load_phrases_dict, pinyin
+
+        source = _phrases() if callable(_phrases) else _phrases
+        if source is not None:
+            load_phrases_dict(dict(source))  # what cc_cedict.load() does, minus importing its 0.27 s module
+        else:
+            from pypinyin_dict.phrase_pinyin_data import cc_cedict
+
+            cc_cedict.load()
+
+        def convert(word: str) -> list[str]:
+            return [s[0] for s in pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)]
+
+        _pinyin = convert
+
+
+def pinyin_loaded() -> bool:
+    """Whether pypinyin has been loaded in this process (the start path avoids it with a table)."""
+    return _pinyin is not None
+
+
+def word_syllables(word: str) -> list[str]:
+    """pypinyin's TONE3 syllables of one jieba word (first reading each, neutral tone as 5): from the
+    syllable table when it has the word, else from pypinyin itself (loaded on first need)."""
+    if _syllables is not None:
+        found = _syllables.get(word)
+        if found is not None:
+            return list(found)
+    if _pinyin is None:
+        preload_pinyin()
+    assert _pinyin is not None
+    return _pinyin(word)
 
 
 def prefix_dictionary() -> tuple[dict[str, int], int]:
@@ -78,6 +127,37 @@ def prefix_dictionary() -> tuple[dict[str, int], int]:
     initialise()
     assert _tokenizer is not None
     return dict(_tokenizer.FREQ), int(_tokenizer.total)
+
+
+def syllable_table(words: Iterable[str]) -> SyllableTable:
+    """The syllable table for a snapshot: :func:`word_syllables` of every word, computed now with the
+    installed pypinyin and CC-CEDICT (the snapshot records their versions). Words whose syllables cannot
+    be stored (white space in them) are left out: they take the pypinyin path at run time."""
+    initialise()
+    preload_pinyin()
+    assert _pinyin is not None
+    convert = _pinyin
+    items = []
+    for word in dict.fromkeys(words):
+        syllables = convert(word)
+        if syllables and all(s and " " not in s for s in syllables):
+            items.append((word, syllables))
+    return SyllableTable.build(items)
+
+
+def segmenter_words() -> list[str]:
+    """Every string jieba's dictionary path can emit as a word (dictionary words with a count), every
+    character pypinyin knows, and the Chinese punctuation: the keys a syllable table needs so that
+    ordinary text never reaches pypinyin."""
+    from pypinyin.constants import PINYIN_DICT
+
+    freq, _ = prefix_dictionary()
+    return [*(w for w, count in freq.items() if count), *(chr(c) for c in PINYIN_DICT), *sorted(CHINESE_PUNCTUATION)]
+
+
+def frequency_table() -> FrequencyTable:
+    """jieba's prefix dictionary as a :class:`~word_tables.FrequencyTable`, for a snapshot to store."""
+    return FrequencyTable.build(prefix_dictionary()[0])
 
 
 def split_syllable(syllable: str) -> list[str]:
@@ -137,7 +217,7 @@ def chinese_tokens(text: str) -> list[str]:
     for word in _tokenizer.cut(text):
         if not word.strip():
             continue
-        syllables = [s[0] for s in pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)]
+        syllables = word_syllables(word)
         if any(_is_punctuation(s) for s in syllables):
             if out:
                 out.pop()

@@ -55,4 +55,5 @@ class SnapshotEngine(EmotiVoiceEngine):
         for text in texts:
             for _ in self.synthesize(SynthesisRequest(text=text, voice=default)):
                 pass
+        self._warmed = True
         log.info("snapshot warm-up done", extra={"warm_up_seconds": round(time.perf_counter() - started, 3)})

@@ -18,7 +18,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 3  # 2: lexicon/CMUdict packed, CC-CEDICT phrases; 3: weights.pt beside code-only archives
+# 2: lexicon/CMUdict packed, CC-CEDICT phrases; 3: weights.pt beside code-only archives; 4: jieba's
+# dictionary and every word's pinyin as word tables (``word_tables``), CC-CEDICT phrases in their own file
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 ACOUSTIC = "acoustic.ts"
 BERT = "bert.ts"
@@ -26,8 +28,15 @@ VOCODER = "vocoder.ts"
 FRONTEND = "frontend.pkl"
 PROMPTS = "prompts.pkl"
 WEIGHTS = "weights.pt"  # every archive's tensors, memory-mapped at load ("<archive>:<dotted name>" keys)
+# Frontend tables read at start without building a Python object per word (``word_tables``): jieba's
+# prefix dictionary and each dictionary word's pinyin. PHRASES (CC-CEDICT, pickled) is read only when a
+# word misses the syllable table and pypinyin has to be loaded.
+WORDS = "jieba.words"
+SYLLABLES = "pinyin.words"
+PHRASES = "phrases.pkl"
 ARCHIVES = (ACOUSTIC, BERT, VOCODER)
-FILES = (*ARCHIVES, WEIGHTS, FRONTEND, PROMPTS)
+FRONTEND_FILES = (FRONTEND, PROMPTS, WORDS, SYLLABLES, PHRASES)
+FILES = (*ARCHIVES, WEIGHTS, *FRONTEND_FILES)
 # The ONNX graphs (issue 13), written beside the archives when the build exports them; the manifest's
 # "onnx" section lists them with their external-data files. SPEAKERS is the acoustic model's speaker
 # embedding table (n_speaker, hidden) float32, looked up and blended on numpy outside the graph.

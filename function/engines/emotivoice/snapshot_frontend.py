@@ -4,11 +4,13 @@ Reading them and handing them to the frontend is the same for every runtime (the
 ``snapshot_runtime.py``, or another that runs the networks differently), and needs no torch: pickles of
 plain Python and numpy data, and the frontend modules' own hooks (``chinese.initialise`` with the stored
 jieba prefix dictionary and CC-CEDICT phrases, ``english.use_cmu_dictionary``). The build step writes
-these files (``snapshot/build.py``); this module must not import it, nor torch.
+these files (``snapshot/build.py``); this module must not import it, nor torch. The big word tables are
+not pickles but ``word_tables`` files (no Python object per word is built at start-up).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import time
@@ -18,6 +20,7 @@ from typing import Any
 
 from function.engines.base import EngineLoadError
 from function.engines.emotivoice import snapshot_format as fmt
+from function.engines.emotivoice.word_tables import FrequencyTable, SyllableTable, TableError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ def load_pickle(path: Path) -> Any:
         raise EngineLoadError(f"snapshot file {path} is corrupted or truncated: {type(exc).__name__}: {exc}") from exc
 
 
+@functools.cache
 def _installed(package: str) -> str | None:
     try:
         return version(package)
@@ -38,19 +42,31 @@ def _installed(package: str) -> str | None:
         return None
 
 
-def seed_frontend(data: dict[str, Any]) -> None:
-    """Hand the stored jieba prefix dictionary, CC-CEDICT phrases and CMUdict to the frontend modules, so
-    their first use finds them loaded. A table built with another jieba or pypinyin-dict than the one
-    installed is not used: that part loads the normal (slow) way, with a warning for jieba."""
+def seed_frontend(data: dict[str, Any], directory: Path | None = None) -> None:
+    """Hand the stored jieba prefix dictionary, word syllables, CC-CEDICT phrases and CMUdict to the
+    frontend modules, so their first use finds them loaded.
+
+    The two word tables in ``directory`` (``word_tables``) open in milliseconds; the phrases stay on
+    disk until a word misses the syllable table. A table built with another jieba, pypinyin or
+    pypinyin-dict than the one installed is not used: that part loads the normal (slow) way, with a
+    warning for jieba. A damaged table file is an :class:`EngineLoadError` naming it."""
     import jieba
 
     from function.engines.emotivoice import chinese, english
 
-    jieba_matches = bool(data.get("jieba")) and data.get("jieba_version") == getattr(jieba, "__version__", None)
-    if jieba_matches:
-        phrases_match = bool(data.get("cc_cedict")) and data.get("pypinyin_dict_version") == _installed("pypinyin-dict")
-        chinese.initialise(prefix_dictionary=data["jieba"], phrases=data["cc_cedict"] if phrases_match else None)
-    else:
+    jieba_matches = data.get("jieba_version") == getattr(jieba, "__version__", None)
+    if jieba_matches and directory is not None and "jieba_total" in data:
+        phrases_match = data.get("pypinyin_dict_version") == _installed("pypinyin-dict")
+        pinyin_matches = phrases_match and data.get("pypinyin_version") == _installed("pypinyin")
+        try:
+            words = FrequencyTable.open(directory / fmt.WORDS)
+            syllables = SyllableTable.open(directory / fmt.SYLLABLES) if pinyin_matches else None
+        except TableError as exc:
+            raise EngineLoadError(str(exc)) from exc
+        phrases_path = directory / fmt.PHRASES
+        chinese.initialise(prefix_dictionary=(words, int(data["jieba_total"])), syllables=syllables,
+                           phrases=(lambda: load_pickle(phrases_path)) if phrases_match else None)
+    elif not jieba_matches:
         log.warning("jieba %s differs from the snapshot's %s: building its dictionary at start-up",
                     getattr(jieba, "__version__", "?"), data.get("jieba_version"))
     if data.get("cmudict") is not None:

@@ -217,7 +217,7 @@ def open_snapshot(directory: Path, *, check_hashes: bool = False) -> SnapshotEng
         prompts = load_pickle(directory / fmt.PROMPTS)
         mark("unpickle tables")
         try:
-            seed_frontend(frontend)
+            seed_frontend(frontend, directory)
             shared = frontend_parts(frontend, manifest)  # the tokenizer is built here, while archives load
         except (KeyError, TypeError, ValueError) as exc:
             raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
