@@ -5,7 +5,7 @@ served two ways: TorchScript ("snapshot", EMOTIVOICE_RUNTIME=torchscript) and, w
 graphs, ONNX Runtime ("onnx", no torch imported). On-disk size counts each runtime's own files.
 
 Prints median/min/max per variant, the eager/snapshot ratio measured in the same run, each variant's
-on-disk size, and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
+on-disk size and peak RSS (the server's VmHWM right after its first audio), and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
 server's own emotivoice_engine_load_seconds metric). Writes bench/results/cold_start.json (the capacity
 planner's input). Page cache is warm after the first run of each variant; run 1 is discarded. Variants
 are interleaved run by run (eager, snapshot, espeak, eager, ...) so load from other users of a shared
@@ -50,17 +50,30 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def one_start(env: dict[str, str], port: int, timeout: float) -> dict[str, float]:
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB; NaN where /proc has no such field."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan
+
+
+def one_start(env: dict[str, str], port: int, timeout: float, poll_s: float = 0.025) -> dict[str, float]:
     server = ServerProcess(env, port, ready_timeout=timeout).start()
     url = server.url
     try:
-        startup = server.wait_ready(poll_s=0.01, watch_liveness=True)
+        startup = server.wait_ready(poll_s=poll_s, watch_liveness=True)
         marks = {"live": startup.live_s if startup.live_s is not None else math.nan, "ready": startup.ready_s}
         with httpx.Client(timeout=2) as client:
             r = client.post(f"{url}/v1/audio/speech", json={"input": TEXT, "voice": "alloy", "response_format": "wav"},
                             timeout=120)
             r.raise_for_status()
             marks["first_audio"] = time.perf_counter() - server.started_at
+            assert server.proc is not None
+            marks["peak_rss_mb"] = peak_rss_mb(server.proc.pid)
             found = re.search(r"^emotivoice_engine_load_seconds\{[^}]*\} ([0-9.e+-]+)$",
                               client.get(f"{url}/metrics").text, re.M)
             marks["engine_load"] = float(found.group(1)) if found else float("nan")
@@ -131,6 +144,8 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, default=0, metavar="N",
                         help="also time the snapshot path's stages in N fresh processes (medians)")
     parser.add_argument("--port", type=int, default=18110)
+    parser.add_argument("--poll", type=float, default=0.025,
+                        help="readiness polling interval in seconds (Knative's queue-proxy probes every 25 ms)")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cold_start.json")
     args = parser.parse_args()
@@ -146,7 +161,7 @@ def main() -> None:
         from function.engines.emotivoice import snapshot_format as fmt
 
         manifest = fmt.read_manifest(args.snapshot)
-        shared = sum((args.snapshot / n).stat().st_size for n in (fmt.FRONTEND, fmt.PROMPTS, fmt.MANIFEST))
+        shared = sum((args.snapshot / n).stat().st_size for n in (*fmt.FRONTEND_FILES, fmt.MANIFEST))
         variants["snapshot"] = ({"EMOTIVOICE_ENGINE": "emotivoice", "EMOTIVOICE_SNAPSHOT": str(args.snapshot),
                                  "EMOTIVOICE_RUNTIME": "torchscript"},
                                 shared + sum((args.snapshot / n).stat().st_size for n in (*fmt.ARCHIVES, fmt.WEIGHTS)))
@@ -160,21 +175,22 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for name, (env, _) in variants.items():
         print(f"{name}: warm-up run", file=sys.stderr)
-        one_start(env, args.port, args.timeout)
+        one_start(env, args.port, args.timeout, args.poll)
     for i in range(args.runs):  # interleaved: every variant once per round
         for name, (env, _) in variants.items():
-            marks = one_start(env, args.port, args.timeout)
+            marks = one_start(env, args.port, args.timeout, args.poll)
             print(f"{name}: run {i + 1}/{args.runs}: first audio {marks['first_audio']:.3f} s", file=sys.stderr)
             results[name].append(marks)
 
     print(f"cold start on {platform.machine()}, {os.cpu_count()} cores, warm page cache, {args.runs} runs each")
     print(f"{'variant':<10}{'first audio p50':>16}{'min':>8}{'max':>8}{'live p50':>10}{'ready p50':>11}"
-          f"{'engine load':>13}{'on disk MB':>12}")
+          f"{'engine load':>13}{'on disk MB':>12}{'peak RSS MB':>13}")
     for name, runs in results.items():
         fa = [r["first_audio"] for r in runs]
         print(f"{name:<10}{statistics.median(fa):>16.3f}{min(fa):>8.3f}{max(fa):>8.3f}"
               f"{statistics.median(r['live'] for r in runs):>10.3f}{statistics.median(r['ready'] for r in runs):>11.3f}"
-              f"{statistics.median(r['engine_load'] for r in runs):>13.3f}{variants[name][1] / 1e6:>12.1f}")
+              f"{statistics.median(r['engine_load'] for r in runs):>13.3f}{variants[name][1] / 1e6:>12.1f}"
+              f"{statistics.median(r['peak_rss_mb'] for r in runs):>13.0f}")
     ratio = None
     if "eager" in results and "snapshot" in results:
         ratio = statistics.median(r["first_audio"] for r in results["eager"]) / statistics.median(
@@ -186,6 +202,9 @@ def main() -> None:
             if other in median_fa:
                 print(f"{other} / onnx (first audio, medians): {median_fa[other] / median_fa['onnx']:.2f}x")
         print(f"onnx / espeak (first audio, medians): {median_fa['onnx'] / median_fa['espeak']:.2f}x")
+        if "snapshot" in results:
+            rss = {n: statistics.median(r["peak_rss_mb"] for r in results[n]) for n in ("onnx", "snapshot")}
+            print(f"onnx / snapshot (peak RSS to first audio, medians): {rss['onnx'] / rss['snapshot']:.2f}x")
     stages = None
     if args.breakdown and args.snapshot:
         stages = breakdown(args.snapshot, args.breakdown)
@@ -207,6 +226,7 @@ def main() -> None:
                 "live_median_s": round(statistics.median(r["live"] for r in runs), 3),
                 "ready_median_s": round(statistics.median(r["ready"] for r in runs), 3),
                 "engine_load_median_s": round(statistics.median(r["engine_load"] for r in runs), 3),
+                "peak_rss_median_mb": round(statistics.median(r["peak_rss_mb"] for r in runs), 1),
                 "on_disk_bytes": variants[name][1]}
 
     merged = {**existing.get("variants", {}), **{name: summary(name, runs) for name, runs in results.items()}}

@@ -22,7 +22,9 @@ reloaded when it changes. Keys that cannot be loaded at all are a retryable 503,
 token may be fine.
 
 A leaf: owns token verification only; failures are ``ServiceError`` (``AuthError`` carries the RFC 6750
-challenge). Imports nothing of ours but ``function.errors`` and ``function.settings``.
+challenge). Imports nothing of ours but ``function.errors`` and ``function.settings``. PyJWT, cryptography
+and httpx are imported where a token is verified or a key loaded, never at module level: the scopes, the
+errors and the route table need none of them, and a server with auth off never pays their import at start.
 """
 
 from __future__ import annotations
@@ -38,16 +40,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from typing import TYPE_CHECKING, Any, Protocol
 
 from function.errors import Kind, ServiceError
-from function.settings import Settings
+
+if TYPE_CHECKING:
+    from function.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +150,8 @@ class KeySource(Protocol):
 
 def algorithms_for(key: Any) -> frozenset[str]:
     """The JWS algorithms an asymmetric public key can verify."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         return _RSA_ALGORITHMS
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -165,6 +165,8 @@ def algorithms_for(key: Any) -> frozenset[str]:
 
 
 def _check_strength(key: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise ValueError(f"RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} are required")
 
@@ -181,6 +183,8 @@ class StaticKey:
 
     @classmethod
     def public_pem(cls, pem: str) -> StaticKey:
+        from cryptography.hazmat.primitives import serialization
+
         try:
             key = serialization.load_pem_public_key(pem.encode())
             algorithms = algorithms_for(key)
@@ -197,6 +201,8 @@ def parse_key_set(raw: bytes | str) -> dict[str | None, VerificationKey]:
     """A JWK Set's usable verification keys by ``kid`` (RFC 7517). Symmetric (``oct``) keys, encryption
     keys and keys whose ``alg`` does not fit their type are skipped: a key set published by an issuer is
     public, so a symmetric key in it would let anyone mint tokens. Raises ValueError if nothing is usable."""
+    import jwt
+
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -219,6 +225,8 @@ def parse_key_set(raw: bytes | str) -> dict[str | None, VerificationKey]:
 
 
 def _jwk_key(jwk: Any) -> VerificationKey | None:
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
     if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
         return None
     loaders: dict[str, Callable[[Any], Any]] = {"RSA": RSAAlgorithm.from_jwk, "EC": ECAlgorithm.from_jwk,
@@ -297,6 +305,8 @@ class FileKeySet:
 
 async def fetch_json(url: str) -> Any:
     """GET a small JSON document, asynchronously, size-capped. Raises ValueError on any failure."""
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client:
             async with client.stream("GET", url, headers={"accept": "application/json"}) as response:
@@ -453,6 +463,8 @@ class TokenVerifier:
 
     async def verify(self, authorization: str | None) -> dict[str, Any]:
         """The token's claims, or AuthError 401/403, or ServiceError 503 (keys unavailable)."""
+        import jwt
+
         token = bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
@@ -473,6 +485,8 @@ class TokenVerifier:
         return claims
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        import jwt
+
         try:
             claims = jwt.decode(token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
                                 leeway=self._leeway,

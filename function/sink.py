@@ -5,21 +5,21 @@ retryable for the event that caused it: the caller answers 5xx and the broker re
 deterministic ids of what we publish let consumers drop the duplicates.
 
 A leaf: imports nothing of ours but ``function.errors``. Its HTTP client is opened lazily and closed by
-the runtime's ``stop``.
+the runtime's ``stop``; httpx and the CloudEvents SDK are imported on first use (a function without a
+sink, or before its first batch, never pays for them at start).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
-import httpx
-from cloudevents.core.bindings.http import to_binary
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
+from typing import TYPE_CHECKING, Any
 
 from function.errors import DefinedError, Kind
+
+if TYPE_CHECKING:
+    import httpx
+    from cloudevents.core.v1.event import CloudEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class PublishFailed(DefinedError, code="sink_unavailable", kind=Kind.UNAVAILABLE
 
 
 def make_event(type_: str, source: str, id_: str, data: dict[str, Any], subject: str | None = None) -> CloudEvent:
+    from cloudevents.core.v1.event import CloudEvent
+
     attributes: dict[str, Any] = {"type": type_, "source": source, "id": id_, "specversion": "1.0",
                                   "datacontenttype": "application/json"}
     if subject:
@@ -63,6 +65,10 @@ class Publisher:
     async def publish(self, event: CloudEvent) -> None:
         if self.sink is None:
             return
+        import httpx
+        from cloudevents.core.bindings.http import to_binary
+        from cloudevents.core.formats.json import JSONFormat
+
         if self._client is None:  # opened on first use, inside the loop that will close it
             self._client = httpx.AsyncClient(timeout=self._timeout)
         message = to_binary(event, JSONFormat())

@@ -4,8 +4,9 @@ Steps (each shown on a tqdm progress bar): load the home with the eager loader; 
 model and BERT with ``torch.jit.script`` (data-dependent control flow) and trace the vocoder (pure
 convolutions); save code-only archives plus one ``weights.pt`` that the runtime memory-maps (or, with
 ``freeze``, ``torch.jit.freeze`` them with the weights inside); dump the small frontend tables (token
-ids, speakers, lexicon, BERT vocabulary, CMUdict) as one pickle, and jieba's prefix dictionary and every
-dictionary word's pinyin as word tables that load without building Python objects; pre-compute the
+ids, speakers, lexicon, BERT vocabulary, CMUdict) as one pickle, and jieba's prefix dictionary and the
+pinyin of every pypinyin phrase and character as word tables that load without building Python objects;
+pre-compute the
 style vectors of upstream's prompt vocabulary (label files + the seven emotions' English names); load the
 written snapshot back through the runtime loader and compare its audio with the eager engine's on a fixed
 sentence set, refusing to publish it past the tolerance; write ``manifest.json`` last and move the
@@ -128,12 +129,12 @@ def strip_weights(name: str, module: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _syllable_table() -> SyllableTable:
-    """Every dictionary word's pinyin (~450 k pypinyin calls, ~50 s on the 2-core box): depends only on
-    the installed jieba, pypinyin and pypinyin-dict, so one build process computes it once."""
+def _pinyin_table() -> tuple[SyllableTable, list[str]]:
+    """Every pypinyin phrase's and character's pinyin (~175 k pypinyin calls, ~25 s on the 2-core box):
+    depends only on the installed pypinyin and pypinyin-dict, so one build process computes it once."""
     from function.engines.emotivoice import chinese
 
-    return chinese.syllable_table(chinese.segmenter_words())
+    return chinese.pinyin_table()
 
 
 def _frontend_tables(loaded: Any, staging: Path) -> dict[str, Any]:
@@ -146,7 +147,8 @@ def _frontend_tables(loaded: Any, staging: Path) -> dict[str, Any]:
 
     freq, total = chinese.prefix_dictionary()
     FrequencyTable.build(freq).save(staging / fmt.WORDS)
-    _syllable_table().save(staging / fmt.SYLLABLES)
+    syllables, single_char_phrases = _pinyin_table()
+    syllables.save(staging / fmt.SYLLABLES)
     with open(staging / fmt.PHRASES, "wb") as handle:
         pickle.dump(_shared_phrases(), handle, protocol=pickle.HIGHEST_PROTOCOL)
     versions = _versions()
@@ -160,6 +162,7 @@ def _frontend_tables(loaded: Any, staging: Path) -> dict[str, Any]:
         "bert_lower_case": bool(loaded.tokenizer.lower_case),
         "jieba_version": getattr(jieba, "__version__", None),
         "jieba_total": int(total),
+        "single_char_phrases": single_char_phrases,
         "pypinyin_version": versions["pypinyin"],
         "pypinyin_dict_version": versions["pypinyin-dict"],
         "cmudict": fmt.pack_phones(cmu_dictionary()),

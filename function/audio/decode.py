@@ -8,18 +8,20 @@ small file of a very compressible format cannot expand into gigabytes. Anything 
 ``corrupt_audio``. The byte size cap is the caller's (it must hold before the bytes are even read).
 
 soundfile (libsndfile) decodes first; PyAV (FFmpeg) is the fallback for files libsndfile refuses (MP3s
-with odd tags, Opus variants). A leaf: imports ``function.errors`` only.
+with odd tags, Opus variants). A leaf: imports ``function.errors`` only. numpy, soundfile and PyAV are
+imported by the first clip decoded, not at start.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from function.errors import Kind, ServiceError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ClipFormat = Literal["wav", "flac", "ogg", "mp3"]
 MIN_RATE, MAX_RATE = 8_000, 96_000
@@ -86,6 +88,8 @@ def _check(rate: int, channels: int) -> None:
 
 
 def _mono(samples: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     pcm = samples.mean(axis=1) if samples.ndim == 2 else samples
     return np.clip(np.nan_to_num(pcm.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
 
@@ -110,6 +114,7 @@ def _soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int, int] |
 
 def _pyav(data: bytes, fmt: ClipFormat, max_seconds: float) -> tuple[np.ndarray, int, int]:
     import av
+    import numpy as np
 
     try:
         container = av.open(io.BytesIO(data), mode="r", format={"ogg": "ogg", "mp3": "mp3", "wav": "wav",

@@ -5,17 +5,21 @@ Streaming must produce a single file, not a chain of files: WAV gets one header 
 page is flushed by ``finish()``. The same encoder serves whole (non-streamed) responses, where WAV then
 gets its exact sizes.
 
-A leaf: imports nothing of ours.
+A leaf: imports nothing of ours. Its third-party modules are imported by the first encoder that needs
+them, not with this module (which the routes import at start): numpy by the first encoded chunk, PyAV by
+the first compressed format, soxr by the first rate other than the engine's. A first WAV or PCM request
+at the engine's rate loads neither PyAV nor soxr.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import av
-import numpy as np
-import soxr
+if TYPE_CHECKING:
+    import av
+    import numpy as np
+    import soxr
 
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 FORMATS: tuple[AudioFormat, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -46,6 +50,8 @@ _STREAMING_SIZE = 0xFFFFFFFF
 
 
 def _to_int16(pcm: np.ndarray) -> bytes:
+    import numpy as np
+
     return (np.clip(pcm, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
@@ -114,6 +120,9 @@ class _AvEncoder:
     def __init__(self, fmt: str, sample_rate: int) -> None:
         if fmt == "opus" and sample_rate not in _OPUS_RATES:
             raise ValueError(f"opus needs one of {_OPUS_RATES} Hz, got {sample_rate}")
+        import av
+
+        self._frame_type = av.AudioFrame
         self.sample_rate = sample_rate
         muxer, codec = _CODECS[fmt]
         self._sink = _Sink()
@@ -136,9 +145,11 @@ class _AvEncoder:
                 self._container.mux(packet)
 
     def encode(self, pcm: np.ndarray) -> bytes:
+        import numpy as np
+
         if len(pcm) == 0:
             return b""
-        frame = av.AudioFrame.from_ndarray(
+        frame = self._frame_type.from_ndarray(
             np.ascontiguousarray(np.clip(pcm, -1.0, 1.0), dtype=np.float32)[None, :], format="flt", layout="mono"
         )
         frame.sample_rate = self.sample_rate
@@ -161,18 +172,22 @@ class ResamplingEncoder:
     def __init__(self, inner: Encoder, in_rate: int) -> None:
         self.sample_rate = inner.sample_rate
         self._inner = inner
-        self._resampler = (
-            soxr.ResampleStream(in_rate, inner.sample_rate, 1, dtype="float32", quality="HQ")
-            if in_rate != inner.sample_rate
-            else None
-        )
+        self._resampler: soxr.ResampleStream | None = None
+        if in_rate != inner.sample_rate:
+            from soxr import ResampleStream
+
+            self._resampler = ResampleStream(in_rate, inner.sample_rate, 1, dtype="float32", quality="HQ")
 
     def encode(self, pcm: np.ndarray) -> bytes:
+        import numpy as np
+
         if self._resampler is not None:
             pcm = self._resampler.resample_chunk(np.asarray(pcm, dtype=np.float32))
         return self._inner.encode(pcm)
 
     def finish(self) -> bytes:
+        import numpy as np
+
         tail = b""
         if self._resampler is not None:
             tail = self._inner.encode(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))

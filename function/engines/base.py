@@ -5,6 +5,8 @@ Engines yield audio sentence by sentence so callers can stream the first sentenc
 still being computed.
 
 Imports only leaves (``function.errors``); never a concrete engine, the service layer or interfaces.
+numpy only for type checking: importing the contract costs no numpy (the engine that makes the arrays
+imports it, on the loading thread, after the server already answers liveness).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-import numpy as np
-
 from function.errors import DefinedError, Kind
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from function.audio.encoding import AudioFormat
 
 LanguageHint = Literal["auto", "zh", "en"]

@@ -2,7 +2,7 @@
 binary-mode replies whose id derives from the request, so a redelivered event gets the very same reply.
 
 Owns the envelope only; what an event asks for is handled in ``function.events.ingress``. Must not import
-``function.http``.
+``function.http``. The CloudEvents SDK is imported by the first delivery, not at start.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import hashlib
 import json
 from typing import Any
 
-from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary
-from cloudevents.core.formats.json import JSONFormat
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -73,6 +71,9 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
         raise malformed("unsupported_event_type",
                         f"Event type {shown(str(attrs['type']))} is not handled here; expected one of "
                         f"{', '.join(t.CONSUMED)}.")
+    from cloudevents.core.bindings.http import HTTPMessage, from_http
+    from cloudevents.core.formats.json import JSONFormat
+
     try:
         event = from_http(HTTPMessage(headers=lowered, body=body), JSONFormat())
     except Exception as exc:  # noqa: BLE001 - any SDK complaint is a malformed event
@@ -92,6 +93,9 @@ def parse(headers: dict[str, str], body: bytes) -> Incoming:
 def reply(source: str, incoming: Incoming, type_: str, data: BaseModel) -> Response:
     """A binary-mode CloudEvent response (``source``: ours). Its id is derived from the request's identity,
     so a redelivered request gets the very same reply."""
+    from cloudevents.core.bindings.http import to_binary
+    from cloudevents.core.formats.json import JSONFormat
+
     reply_id = hashlib.sha256(f"{type_}|{incoming.source}|{incoming.id}".encode()).hexdigest()[:32]
     event = make_event(type_, source, reply_id, data.model_dump(mode="json"), subject=incoming.id)
     message = to_binary(event, JSONFormat())

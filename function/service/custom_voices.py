@@ -23,7 +23,9 @@ engine, model and encoder, so a voice made against another model is re-matched f
 
 Owns custom voice records. Imports engines (base, matching), storage, settings and errors; must not import
 interfaces (``function.http``, ``function.events``, ``function.edge``, ``function.cli``) or the synthesis
-pipeline (which calls in through ``SynthesisService.voice_resolver``).
+pipeline (which calls in through ``SynthesisService.voice_resolver``). The matching package (numpy, soxr,
+the speaker encoder) is imported where a voice is made, matched or resolved, not at start: a server whose
+first request names a built-in voice never loads it.
 """
 
 from __future__ import annotations
@@ -39,25 +41,20 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from function.audio.decode import decode_clip
 from function.engines.base import Engine, SynthesisRequest, UnknownVoiceError, Voice, VoiceMix
-from function.engines.matching.encoder import DEFAULT_MODEL_PATH, SpeakerEncoder, shared_encoder, sidecar_path
-from function.engines.matching.frontend import dbfs, prepare
-from function.engines.matching.index import (
-    IndexUnusable,
-    VoiceIndex,
-    build_index,
-    index_file_name,
-    index_key,
-)
-from function.engines.matching.match import Match, nearest
 from function.errors import Kind, ServiceError, shown
-from function.settings import Settings
 from function.storage import AlreadyExists, ObjectNotFound, Storage
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from function.engines.matching.encoder import SpeakerEncoder
+    from function.engines.matching.index import VoiceIndex
+    from function.engines.matching.match import Match
+    from function.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +111,8 @@ class CustomVoice:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CustomVoice:
+        from function.engines.matching.match import Match
+
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["matches"] = tuple(Match(**m) for m in data["matches"])
@@ -133,7 +132,7 @@ class CustomVoices:
     def __init__(self, settings: Settings, storage: Storage, engine: EngineGetter) -> None:
         self._storage = storage
         self._engine = engine
-        self._encoder_path = settings.voice_encoder or DEFAULT_MODEL_PATH
+        self._encoder_setting = settings.voice_encoder
         self._index_dirs = [d for d in (settings.snapshot, settings.voice_index_dir or _default_index_dir()) if d]
         self._home = settings.home
         self.max_clip_bytes = settings.voice_max_clip_bytes
@@ -158,11 +157,19 @@ class CustomVoices:
     def _owner_prefix(self, subject: str) -> str:
         return self._storage.key(f"voices/{owner_hash(subject)[:8]}/")
 
+    @property
+    def _encoder_path(self) -> Path:
+        from function.engines.matching.encoder import DEFAULT_MODEL_PATH
+
+        return self._encoder_setting or DEFAULT_MODEL_PATH
+
     # --- versions -----------------------------------------------------------------------------------
     def encoder_version(self) -> str | None:
         """The encoder's version without loading it (from the export's sidecar); None when absent."""
         if self._encoder_version is not None:
             return self._encoder_version
+        from function.engines.matching.encoder import sidecar_path
+
         try:
             info = json.loads(sidecar_path(self._encoder_path).read_text())
         except (OSError, ValueError):
@@ -179,20 +186,28 @@ class CustomVoices:
         return cached
 
     def current_key(self, engine: Engine, encoder_version: str) -> str:
+        from function.engines.matching.index import index_key
+
         return index_key(engine.name, str(getattr(engine, "version", "unknown")), self.model_id(engine),
                          encoder_version)
 
     # --- encoder and index ------------------------------------------------------------------------
     def encoder(self) -> SpeakerEncoder:
+        from function.engines.matching.encoder import shared_encoder
+
         return shared_encoder(self._encoder_path)
 
     def index_path(self, engine: Engine, encoder_version: str) -> Path | None:
         """Where this engine's current index is, if anywhere."""
+        from function.engines.matching.index import index_file_name
+
         name = index_file_name(engine.name, self.current_key(engine, encoder_version))
         return next((d / name for d in self._index_dirs if (d / name).is_file()), None)
 
     def index(self, engine: Engine) -> VoiceIndex:
         """The engine's index: in memory, else from disk, else built now (few voices only). Blocking."""
+        from function.engines.matching.index import IndexUnusable, VoiceIndex
+
         encoder = self.encoder()
         key = self.current_key(engine, encoder.version)
         with self._index_lock:
@@ -211,6 +226,8 @@ class CustomVoices:
             return found
 
     def _build(self, engine: Engine, encoder: SpeakerEncoder) -> VoiceIndex:
+        from function.engines.matching.index import build_index
+
         count = len(engine.voices())
         if count > BUILD_ON_FIRST_USE_MAX_VOICES:
             raise _err(Kind.UNAVAILABLE, "voice_index_missing",
@@ -267,6 +284,9 @@ class CustomVoices:
     def _match(self, engine: Engine, voice_id: str, name: str, owner: str, data: bytes, clip_sha: str,
                consent: str | None) -> CustomVoice:
         """Decode, check 3-30 s of speech, embed, match. Blocking (runs on a thread)."""
+        from function.engines.matching.frontend import dbfs, prepare
+        from function.engines.matching.match import nearest
+
         clip = decode_clip(data, max_seconds=MAX_CLIP_SECONDS)
         level = dbfs(clip.pcm)
         trimmed = prepare(clip.pcm, clip.sample_rate)
@@ -391,6 +411,10 @@ class CustomVoices:
         key = (voice.id, self.current_key(engine, encoder_version or voice.encoder_version))
         cached = self._rematched.get(key)
         if cached is None:
+            import numpy as np
+
+            from function.engines.matching.match import nearest
+
             index = await asyncio.to_thread(self.index, engine)
             cached = self._rematched[key] = tuple(nearest(index, np.array(voice.embedding, np.float32), self.top_k))
         return cached
@@ -420,6 +444,9 @@ def build_voice_index(settings: Settings, engine: Engine, *, voice_ids: Sequence
 
     ``jobs > 1`` splits the voices over that many processes, each loading its own engine (the work is
     synthesis of the probe sentences, ~all of the time, and voices are independent)."""
+    from function.engines.matching.encoder import DEFAULT_MODEL_PATH, shared_encoder
+    from function.engines.matching.index import build_index
+
     encoder = shared_encoder(settings.voice_encoder or DEFAULT_MODEL_PATH)
     model = model_id(engine, settings.home)
     if jobs <= 1:
@@ -435,6 +462,10 @@ def _build_in_processes(settings: Settings, engine: Engine, encoder: SpeakerEnco
                         progress: Callable[[int, int, str], None] | None) -> VoiceIndex:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import numpy as np
+
+    from function.engines.matching.index import VoiceIndex
 
     started = time.perf_counter()
     total = len(engine.voices())
@@ -461,6 +492,7 @@ _worker: dict[str, Any] = {}
 
 
 def _worker_init(settings: Settings) -> None:
+    from function.engines.matching.encoder import DEFAULT_MODEL_PATH, shared_encoder
     from function.engines.registry import load_engine
 
     _worker["engine"], _ = load_engine(settings)

@@ -20,8 +20,8 @@ from function.engines.emotivoice.word_tables import FrequencyTable, SyllableTabl
 ROOT = Path(__file__).resolve().parents[2]
 
 # Dictionary words, polyphones decided by phrase data (重庆/重要, 银行/行长, 朝阳/朝着), names and other
-# words jieba's HMM builds (张小明, 取件: not in the syllable table, so pypinyin answers), rare characters,
-# numbers (read as Chinese numerals first), English inside Chinese, and punctuation of every kind.
+# words jieba's HMM builds (张小明, 取件: no dictionary word, so pypinyin's own segmentation decides),
+# rare characters, numbers (read as Chinese numerals first), English inside Chinese, punctuation.
 CORPUS = [
     "你好，欢迎光临。",
     "张小明和李华在北京大学读书，他们说：“长城很长！”",
@@ -58,13 +58,48 @@ def _tokens(directory: Path | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_tables_give_the_normal_paths_tokens_and_keep_pypinyin_off_the_start_path(tiny_snapshot) -> None:
+def test_tables_give_the_normal_paths_tokens_without_pypinyin(tiny_snapshot) -> None:
     normal = _tokens(None)
     tabled = _tokens(tiny_snapshot[0])
     assert tabled["tokens"] == normal["tokens"]
-    assert not tabled["pypinyin_after_first"], "a dictionary-only sentence imported pypinyin"
-    # The corpus has words only jieba's HMM builds: those loaded pypinyin on demand, and still matched.
-    assert tabled["pypinyin_loaded"]
+    assert not tabled["pypinyin_after_first"] and not tabled["pypinyin_loaded"]
+    assert normal["pypinyin_loaded"]
+
+
+FUZZ_SCRIPT = r"""
+import json, random, sys
+from pathlib import Path
+from function.engines.emotivoice.snapshot_frontend import load_pickle, seed_frontend
+directory = Path(sys.argv[1])
+seed_frontend(load_pickle(directory / "frontend.pkl"), directory)
+from function.engines.emotivoice import chinese
+from function.engines.emotivoice.word_tables import SyllableTable
+table = SyllableTable.open(directory / "pinyin.words")
+phrases = [k for k in table if len(k) > 1]
+chars = [k for k in table if len(k) == 1 and "一" <= k <= "鿿"]
+rng = random.Random(13)
+words = []
+for _ in range(4000):  # phrases run together, cut at random, with stray characters between
+    parts = [rng.choice(phrases) if rng.random() < 0.6 else rng.choice(chars) for _ in range(rng.randint(1, 4))]
+    text = "".join(parts)
+    start = rng.randint(0, max(0, len(text) - 2))
+    words.append(text[start:start + rng.randint(2, 9)])
+tabled = [chinese._table_syllables(w) for w in words]
+chinese.preload_pinyin()
+reference = [chinese._pinyin(w) for w in words]
+bad = [(w, t, r) for w, t, r in zip(words, tabled, reference) if t != r]
+print(json.dumps({"n": len(words), "bad": bad[:5], "n_bad": len(bad)}, ensure_ascii=False))
+"""
+
+
+def test_table_pinyin_equals_pypinyin_on_random_words(tiny_snapshot) -> None:
+    """4,000 random multi-character words (phrases run together and cut anywhere, so pypinyin's maximum
+    matching has to choose between overlapping phrases): the table's answer equals pypinyin's."""
+    out = subprocess.run([sys.executable, "-c", FUZZ_SCRIPT, str(tiny_snapshot[0])], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["n"] == 4000 and result["n_bad"] == 0, result["bad"]
 
 
 def test_snapshot_lists_and_verifies_the_table_files(tiny_snapshot) -> None:
@@ -75,6 +110,7 @@ def test_snapshot_lists_and_verifies_the_table_files(tiny_snapshot) -> None:
     syllables = SyllableTable.open(directory / fmt.SYLLABLES)
     assert words["你好"] > 0 and "你好" in words and words.get("不存在的词语xyz") is None
     assert syllables["重庆"] == ("chong2", "qing4") and syllables["银行"] == ("yin2", "hang2")
+    assert syllables.has_keys_with_prefix("银") and not syllables.has_keys_with_prefix("银xyz")
     assert syllables["，"] == ("，",)
 
 
@@ -121,27 +157,3 @@ def test_a_damaged_table_in_a_snapshot_is_a_load_error(snapshot_copy: Path) -> N
     with pytest.raises(EngineLoadError, match="pinyin.words"):
         seed_frontend(load_pickle(snapshot_copy / fmt.FRONTEND), snapshot_copy)
 
-
-SERVED_SCRIPT = r"""
-import sys, threading
-from function.engines.base import SynthesisRequest
-from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
-engine = open_onnx_snapshot(sys.argv[1])
-engine.warm_up()
-after_warm_up = "pypinyin" in sys.modules
-voice = engine.table.voices[0].id
-list(engine.synthesize(SynthesisRequest(text="你好，欢迎光临。", voice=voice)))
-for thread in threading.enumerate():
-    if thread.name == "frontend-background-load":
-        thread.join(60)
-print(after_warm_up, "pypinyin" in sys.modules)
-"""
-
-
-def test_pypinyin_loads_in_the_background_only_after_a_served_request(tiny_snapshot) -> None:
-    """Warm-up (which gates readiness) leaves pypinyin alone; the first served request starts loading
-    it on a background thread, so a later request with a name in it does not wait."""
-    out = subprocess.run([sys.executable, "-c", SERVED_SCRIPT, str(tiny_snapshot[0])], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["False", "True"]

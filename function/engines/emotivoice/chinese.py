@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import jieba
 
@@ -42,6 +42,7 @@ _init_lock = threading.Lock()
 _initialised = False
 _tokenizer: jieba.Tokenizer | None = None
 _syllables: Mapping[str, tuple[str, ...]] | None = None
+_single_char_phrases: frozenset[str] = frozenset()
 _phrases: Phrases | Callable[[], Phrases] | None = None
 _pypinyin_lock = threading.Lock()
 _pinyin: Callable[[str], list[str]] | None = None
@@ -52,19 +53,21 @@ def initialise(
     prefix_dictionary: tuple[Mapping[str, int], int] | None = None,
     phrases: Phrases | Callable[[], Phrases] | None = None,
     syllables: Mapping[str, tuple[str, ...]] | None = None,
+    single_char_phrases: Iterable[str] = (),
 ) -> None:
     """Set up jieba's dictionary and the pinyin source once per process (thread-safe).
 
     A snapshot passes what it stored at build time, so nothing is rebuilt: ``prefix_dictionary`` is
     jieba's (word -> frequency, total), as :func:`prefix_dictionary` returns it (a dict, or a
-    :class:`~word_tables.FrequencyTable`); ``syllables`` holds every dictionary word's pinyin as pypinyin
-    gave it at build time; ``phrases`` is pypinyin-dict's CC-CEDICT phrase table, or a function that
-    reads it. With ``syllables``, pypinyin is not imported here at all: only a word the table lacks (a
-    name jieba's HMM put together, say) loads it, with ``phrases``, on first use (see
-    :func:`preload_pinyin`). Without, pypinyin and its phrase data load now (about half a second).
+    :class:`~word_tables.FrequencyTable`); ``syllables`` is the pinyin table (:func:`pinyin_table`:
+    every pypinyin phrase and every character, as pypinyin read them at build time) and
+    ``single_char_phrases`` the one-character keys of pypinyin's phrase dictionary; ``phrases`` is
+    pypinyin-dict's CC-CEDICT phrase table, or a function that reads it. With ``syllables``, pypinyin is
+    not imported at all unless a word holds a character the table lacks (then it loads, with
+    ``phrases``, on first need). Without, pypinyin and its phrase data load now (about half a second).
     Either table may be None (loaded the normal way). A later call, with or without tables, does nothing.
     """
-    global _initialised, _tokenizer, _syllables, _phrases
+    global _initialised, _tokenizer, _syllables, _phrases, _single_char_phrases
     with _init_lock:
         if _initialised:
             return
@@ -76,14 +79,15 @@ def initialise(
         else:
             tokenizer.initialize()
         _tokenizer, _syllables, _phrases = tokenizer, syllables, phrases
+        _single_char_phrases = frozenset(single_char_phrases)
         _initialised = True
     if syllables is None:
         preload_pinyin()
 
 
 def preload_pinyin() -> None:
-    """Import pypinyin and load the CC-CEDICT phrases now (idempotent, thread-safe): the fallback for
-    words missing from the syllable table, loaded off the request path by whoever calls this."""
+    """Import pypinyin and load the CC-CEDICT phrases now (idempotent, thread-safe): the normal path,
+    and with a pinyin table the fallback for characters the table lacks."""
     global _pinyin
     with _pypinyin_lock:
         if _pinyin is not None:
@@ -109,13 +113,72 @@ def pinyin_loaded() -> bool:
     return _pinyin is not None
 
 
+def _max_match(word: str, table: SyllableTable, single_char_phrases: frozenset[str]) -> Iterator[str]:
+    """pypinyin's strict forward maximum matching (``pypinyin.seg.mmseg.Seg`` with
+    ``no_non_phrases=True``) over the table's phrases: the segments pypinyin converts one by one. A
+    string is in pypinyin's prefix set when some phrase starts with it (``has_keys_with_prefix``; the
+    table's extra one-character keys never change the outcome, as a single character always comes out
+    alone unless it is a phrase); a key is a phrase when it has two or more characters or is listed in
+    ``single_char_phrases``."""
+
+    def is_phrase(text: str) -> bool:
+        return (len(text) > 1 or text in single_char_phrases) and text in table
+
+    remain = word
+    while remain:
+        last_valid = ""
+        for index in range(len(remain)):
+            prefix = remain[: index + 1]
+            if table.has_keys_with_prefix(prefix):
+                if is_phrase(prefix):
+                    last_valid = prefix
+            else:
+                if last_valid:
+                    yield last_valid
+                    remain = remain[len(last_valid):]
+                else:
+                    yield remain[0]
+                    remain = remain[1:]
+                break
+        else:  # every prefix of what remains starts some phrase
+            if last_valid:
+                yield last_valid
+                remain = remain[len(last_valid):]
+            else:
+                if is_phrase(remain):  # pragma: no cover - last_valid would hold it
+                    yield remain
+                else:
+                    yield from remain
+                break
+
+
+def _table_syllables(word: str) -> list[str] | None:
+    """A word's syllables from the pinyin table, exactly as pypinyin computes them (segment by strict
+    maximum matching, each segment's phrase or character reading); None when the table cannot say (a
+    character it lacks, or punctuation inside a multi-character word)."""
+    table = _syllables
+    if table is None:
+        return None
+    if len(word) == 1:
+        found = table.get(word)
+        return None if found is None else list(found)
+    if not isinstance(table, SyllableTable) or not all(ch in table and ch not in CHINESE_PUNCTUATION for ch in word):
+        return None  # pypinyin would cut non-Han characters out first: leave such words to it
+    out: list[str] = []
+    for segment in _max_match(word, table, _single_char_phrases):
+        found = table.get(segment)
+        if found is None:
+            return None
+        out.extend(found)
+    return out
+
+
 def word_syllables(word: str) -> list[str]:
     """pypinyin's TONE3 syllables of one jieba word (first reading each, neutral tone as 5): from the
-    syllable table when it has the word, else from pypinyin itself (loaded on first need)."""
-    if _syllables is not None:
-        found = _syllables.get(word)
-        if found is not None:
-            return list(found)
+    pinyin table when there is one, else from pypinyin itself (loaded on first need)."""
+    found = _table_syllables(word)
+    if found is not None:
+        return found
     if _pinyin is None:
         preload_pinyin()
     assert _pinyin is not None
@@ -129,35 +192,25 @@ def prefix_dictionary() -> tuple[dict[str, int], int]:
     return dict(_tokenizer.FREQ), int(_tokenizer.total)
 
 
-def syllable_table(words: Iterable[str]) -> SyllableTable:
-    """The syllable table for a snapshot: :func:`word_syllables` of every word, computed now with the
-    installed pypinyin and CC-CEDICT (the snapshot records their versions). Words whose syllables cannot
-    be stored (white space in them) are left out: they take the pypinyin path at run time."""
+def pinyin_table() -> tuple[SyllableTable, list[str]]:
+    """The pinyin table for a snapshot, computed now with the installed pypinyin and CC-CEDICT (the
+    snapshot records their versions): ``pypinyin.pinyin`` of every phrase of its phrase dictionary, every
+    Han character of its character dictionary (what its RE_HANS matches) and the Chinese punctuation;
+    and the phrase dictionary's one-character keys. A character whose syllables cannot be stored (white space in them) is left out
+    (words holding it take the pypinyin path at run time); a phrase that cannot is a ``ValueError``,
+    since leaving it out would change the segmentation."""
     initialise()
     preload_pinyin()
     assert _pinyin is not None
+    from pypinyin.constants import PHRASES_DICT, PINYIN_DICT, RE_HANS
+
     convert = _pinyin
-    items = []
-    for word in dict.fromkeys(words):
-        syllables = convert(word)
-        if syllables and all(s and " " not in s for s in syllables):
-            items.append((word, syllables))
-    return SyllableTable.build(items)
-
-
-def segmenter_words() -> list[str]:
-    """Every string jieba's dictionary path can emit as a word (dictionary words with a count), every
-    character pypinyin knows, and the Chinese punctuation: the keys a syllable table needs so that
-    ordinary text never reaches pypinyin."""
-    from pypinyin.constants import PINYIN_DICT
-
-    freq, _ = prefix_dictionary()
-    return [*(w for w, count in freq.items() if count), *(chr(c) for c in PINYIN_DICT), *sorted(CHINESE_PUNCTUATION)]
-
-
-def frequency_table() -> FrequencyTable:
-    """jieba's prefix dictionary as a :class:`~word_tables.FrequencyTable`, for a snapshot to store."""
-    return FrequencyTable.build(prefix_dictionary()[0])
+    items = [(phrase, convert(phrase)) for phrase in PHRASES_DICT]  # every phrase, or segmentation would drift
+    for char in dict.fromkeys([*(chr(c) for c in PINYIN_DICT if RE_HANS.match(chr(c))), *sorted(CHINESE_PUNCTUATION)]):
+        syllables = convert(char)
+        if char not in PHRASES_DICT and syllables and all(s and " " not in s for s in syllables):
+            items.append((char, syllables))
+    return SyllableTable.build(items), sorted(k for k in PHRASES_DICT if len(k) == 1)
 
 
 def split_syllable(syllable: str) -> list[str]:

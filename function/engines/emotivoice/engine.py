@@ -100,7 +100,6 @@ class EmotiVoiceEngine:
         self.hop = parts.hop
         self.stats = {"bert_passes": 0}
         self._stats_lock = threading.Lock()
-        self._warmed = False  # set by warm_up: later requests are served ones
 
     # --- protocol: voices and styles ------------------------------------------------------------
     def voices(self) -> Sequence[Voice]:
@@ -260,8 +259,6 @@ class EmotiVoiceEngine:
                         style_s, first = 0.0, False
                     if len(pcm):
                         yield AudioChunk(pcm=pcm, sample_rate=self.sample_rate, text=sentence.text, timings=timings)
-        if self._warmed:  # a served request, not the warm-up: the rest of the frontend may load now
-            self.frontend.finish_loading_later()
 
     def warm_up(self) -> None:
         """Load frontend dictionaries, pre-compute the label vocabulary's style vectors, run one sentence."""
@@ -271,7 +268,6 @@ class EmotiVoiceEngine:
         default = self.table.voices[0].id
         for _ in self.synthesize(SynthesisRequest(text="你好，hello。", voice=default)):
             pass
-        self._warmed = True
 
     def close(self) -> None:
         self.prompts.clear()

@@ -12,25 +12,14 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from function.engines.emotivoice.chinese import CHINESE_PUNCTUATION, chinese_tokens, initialise, preload_pinyin
+from function.engines.emotivoice.chinese import CHINESE_PUNCTUATION, chinese_tokens, initialise
 from function.engines.emotivoice.english import Lexicon, cmu_dictionary, english_tokens
 from function.engines.emotivoice.numbers import numbers_to_chinese
 
 log = logging.getLogger(__name__)
-
-_background_lock = threading.Lock()
-_background_started = False
-
-
-def _load_rest() -> None:
-    try:
-        preload_pinyin()
-    except Exception:  # noqa: BLE001 - a request that needs it will load it (and report) itself
-        log.exception("background loading of pypinyin failed")
 
 SOS_EOS = "<sos/eos>"
 _HAN = "\u4e00-\u9fa5"
@@ -76,21 +65,10 @@ class Frontend:
     token_ids: Mapping[str, int]
 
     def warm(self) -> None:
-        """Load jieba, pypinyin phrase data and CMUdict now instead of at the first request (with a
-        snapshot's syllable table, pypinyin is left for :meth:`finish_loading_later`)."""
+        """Load jieba, pypinyin phrase data (none with a snapshot's pinyin table) and CMUdict now
+        instead of at the first request."""
         initialise()
         cmu_dictionary()
-
-    def finish_loading_later(self) -> None:
-        """Load, on a background thread and once per process, what only unusual input needs (pypinyin
-        for words the syllable table lacks): called after a request has been served, so it never
-        competes with the cold start's first request, and a later request rarely waits for it."""
-        global _background_started
-        with _background_lock:
-            if _background_started:
-                return
-            _background_started = True
-        threading.Thread(target=_load_rest, name="frontend-background-load", daemon=True).start()
 
     def tokens(self, text: str) -> list[str]:
         return text_to_tokens(text, self.lexicon)

@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 # synthesis that gates readiness is one very short sentence (the vocoder's cost is proportional to the
 # audio), and the English frontend path is exercised without synthesis.
 WARM_UP_TEXTS = ("嗨。",)
+# Only TorchScript gains from running the networks before readiness (its executor specialises graphs on the
+# first calls). ONNX Runtime sessions are complete once created: measured on the full-size random home
+# (3 fresh processes each, one run), the first request took 2.07-2.30 s without a warm-up synthesis and
+# 2.19-2.38 s after one that itself cost 0.83-1.03 s, so readiness does not wait for one.
+SYNTHESIS_WARM_UP_RUNTIMES = frozenset({"torchscript"})
 WARM_UP_FRONTEND_ONLY = ("Hi there, Zorblax.",)  # lexicon, CMUdict and the letter-to-sound fallback
 # The profiling executor optimises a graph only after profiling runs: warm it over a spread of lengths.
 PROFILING_WARM_UP_TEXTS = ("你好hi。", "今天天气真好，我们去公园散步吧。", "Hello, good morning to you all.")
@@ -45,15 +50,16 @@ class SnapshotEngine(EmotiVoiceEngine):
 
     def warm_up(self) -> None:
         """Frontend tables are already seeded and the prompt vocabulary is pre-computed: run the frontend
-        paths and synthesise the warm-up sentences so every compiled module has run once."""
+        paths and, on TorchScript, synthesise the warm-up sentences so every compiled module has run once."""
         started = time.perf_counter()
         self.frontend.warm()
         default = self.table.voices[0].id
         for text in WARM_UP_FRONTEND_ONLY:
             self.frontend(text)
         texts = PROFILING_WARM_UP_TEXTS if self.manifest.get("executor") == "profiling" else WARM_UP_TEXTS
+        if self.runtime not in SYNTHESIS_WARM_UP_RUNTIMES:
+            texts = ()
         for text in texts:
             for _ in self.synthesize(SynthesisRequest(text=text, voice=default)):
                 pass
-        self._warmed = True
         log.info("snapshot warm-up done", extra={"warm_up_seconds": round(time.perf_counter() - started, 3)})

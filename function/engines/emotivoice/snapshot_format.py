@@ -29,8 +29,9 @@ FRONTEND = "frontend.pkl"
 PROMPTS = "prompts.pkl"
 WEIGHTS = "weights.pt"  # every archive's tensors, memory-mapped at load ("<archive>:<dotted name>" keys)
 # Frontend tables read at start without building a Python object per word (``word_tables``): jieba's
-# prefix dictionary and each dictionary word's pinyin. PHRASES (CC-CEDICT, pickled) is read only when a
-# word misses the syllable table and pypinyin has to be loaded.
+# prefix dictionary, and the pinyin of every pypinyin phrase and character (from which the frontend
+# computes any word's pinyin as pypinyin would). PHRASES (CC-CEDICT, pickled) is read only when a word
+# holds a character the pinyin table lacks and pypinyin has to be loaded.
 WORDS = "jieba.words"
 SYLLABLES = "pinyin.words"
 PHRASES = "phrases.pkl"

@@ -65,6 +65,7 @@ def seed_frontend(data: dict[str, Any], directory: Path | None = None) -> None:
             raise EngineLoadError(str(exc)) from exc
         phrases_path = directory / fmt.PHRASES
         chinese.initialise(prefix_dictionary=(words, int(data["jieba_total"])), syllables=syllables,
+                           single_char_phrases=data.get("single_char_phrases", ()),
                            phrases=(lambda: load_pickle(phrases_path)) if phrases_match else None)
     elif not jieba_matches:
         log.warning("jieba %s differs from the snapshot's %s: building its dictionary at start-up",

@@ -117,8 +117,8 @@ class FrequencyTable(Mapping[str, int]):
 
 
 class SyllableTable(Mapping[str, tuple[str, ...]]):
-    """word -> its syllables (what ``pypinyin.pinyin`` returned for it at build time, first reading of
-    each), for the words the segmenter can emit; a miss means "ask pypinyin"."""
+    """phrase or character -> its syllables (what ``pypinyin.pinyin`` returned for it at build time,
+    first reading of each), with prefix queries for pypinyin's maximum matching."""
 
     def __init__(self, trie: marisa_trie.Trie, offsets: array, blob: bytes) -> None:
         if len(offsets) != len(trie) + 1 or (len(offsets) and offsets[-1] != len(blob)):
@@ -156,6 +156,10 @@ class SyllableTable(Mapping[str, tuple[str, ...]]):
         if key is None:
             return default
         return tuple(self._blob[self._offsets[key]:self._offsets[key + 1]].decode("utf-8").split(SEPARATOR))
+
+    def has_keys_with_prefix(self, prefix: str) -> bool:
+        """Whether some key starts with ``prefix`` (itself included)."""
+        return self._trie.has_keys_with_prefix(prefix)
 
     def __getitem__(self, word: str) -> tuple[str, ...]:
         found = self.get(word)
