@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PIP := $(VENV)/bin/pip
-EXTRAS ?= emotivoice,planner,test,voices,voices-build
+EXTRAS ?= emotivoice,openvino,planner,test,voices,voices-build
 # The speaker encoder for custom voices, exported from resemblyzer's weights after installing (build output).
 ENCODER := function/engines/matching/data/speaker_encoder.onnx
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)

@@ -5,7 +5,8 @@ served two ways: TorchScript ("snapshot", EMOTIVOICE_RUNTIME=torchscript) and, w
 graphs, ONNX Runtime ("onnx", no torch imported). On-disk size counts each runtime's own files.
 
 Prints median/min/max per variant, the eager/snapshot ratio measured in the same run, each variant's
-on-disk size and peak RSS (the server's VmHWM right after its first audio), and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
+on-disk size and peak RSS (the server's VmHWM right after its first audio), the first request's own
+time (first audio - ready), and where the time goes (interpreter+imports until liveness, engine load+warm-up from the
 server's own emotivoice_engine_load_seconds metric). Writes bench/results/cold_start.json (the capacity
 planner's input). Page cache is warm after the first run of each variant; run 1 is discarded. Variants
 are interleaved run by run (eager, snapshot, espeak, eager, ...) so load from other users of a shared
@@ -184,12 +185,13 @@ def main() -> None:
 
     print(f"cold start on {platform.machine()}, {os.cpu_count()} cores, warm page cache, {args.runs} runs each")
     print(f"{'variant':<10}{'first audio p50':>16}{'min':>8}{'max':>8}{'live p50':>10}{'ready p50':>11}"
-          f"{'engine load':>13}{'on disk MB':>12}{'peak RSS MB':>13}")
+          f"{'engine load':>13}{'1st request':>13}{'on disk MB':>12}{'peak RSS MB':>13}")
     for name, runs in results.items():
         fa = [r["first_audio"] for r in runs]
         print(f"{name:<10}{statistics.median(fa):>16.3f}{min(fa):>8.3f}{max(fa):>8.3f}"
               f"{statistics.median(r['live'] for r in runs):>10.3f}{statistics.median(r['ready'] for r in runs):>11.3f}"
-              f"{statistics.median(r['engine_load'] for r in runs):>13.3f}{variants[name][1] / 1e6:>12.1f}"
+              f"{statistics.median(r['engine_load'] for r in runs):>13.3f}"
+              f"{statistics.median(r['first_audio'] - r['ready'] for r in runs):>13.3f}{variants[name][1] / 1e6:>12.1f}"
               f"{statistics.median(r['peak_rss_mb'] for r in runs):>13.0f}")
     ratio = None
     if "eager" in results and "snapshot" in results:

@@ -6,8 +6,12 @@ cold vs warm, and batch sizes 1/4/8 for long text.
     .venv/bin/python bench/emotivoice_engine.py --home DIR --snapshot SNAP --runtimes-only   # issue 13
 
 ``--snapshot`` adds the per-runtime comparison (issue 13): eager fp32/bf16, TorchScript snapshot, ONNX
-snapshot, and ONNX streamed (chunked vocoder), variants alternated per repeat, on the ~10 s sentence: RTF,
-time to first audio, and max |difference| from eager fp32. Written to bench/results/emotivoice_runtimes.json.
+Runtime, ONNX Runtime streamed (chunked vocoder), OpenVINO fp32 and OpenVINO bf16 (vocoder in bf16; when
+openvino is installed and the CPU has bf16), variants alternated per repeat, on the ~10 s sentence: RTF,
+vocoder RTF, time to first audio, max |difference| and SNR against eager fp32; then the start cost of each
+snapshot runtime in fresh processes (``--start-runs``, alternated): import of the runtime library, graph
+sessions / compilation, the whole open, warm-up, first request. Written to
+bench/results/emotivoice_runtimes.json.
 
 Random weights have the released shapes and a duration predictor biased to ~5 frames per token, so the
 work per second of audio is that of the real model. The machine is shared: every figure is a median.
@@ -146,8 +150,82 @@ def run(home: Path, precision: str, repeats: int) -> list[tuple[str, str]]:
     return rows
 
 
-def compare_runtimes(home: Path, snapshot: Path, repeats: int, threads: int) -> dict[str, dict[str, float]]:
-    """Per-runtime RTF / first audio / difference, variants alternated so machine load hits them alike."""
+# One fresh process per runtime and run: import the runtime library, open the snapshot (graphs/archives,
+# frontend tables), warm up, first request. Stage marks are the loaders' own (StageClock, cumulative).
+START_CODE = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+kind, snapshot, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.perf_counter()
+if kind == "torchscript":
+    import torch
+    torch.set_num_threads(threads)
+elif kind == "onnx":
+    import onnxruntime
+else:
+    import openvino
+import_s = time.perf_counter() - t0
+from function.engines.base import SynthesisRequest
+t1 = time.perf_counter()
+if kind == "torchscript":
+    from function.engines.emotivoice.snapshot_runtime import open_snapshot
+    engine = open_snapshot(snapshot)
+elif kind == "onnx":
+    from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
+    engine = open_onnx_snapshot(snapshot, threads=threads)
+else:
+    from function.engines.emotivoice.openvino_runtime import open_openvino_snapshot
+    engine = open_openvino_snapshot(snapshot, threads=threads, precision=kind.split()[-1])
+open_s = time.perf_counter() - t1
+t2 = time.perf_counter()
+engine.warm_up()
+warm_s = time.perf_counter() - t2
+t3 = time.perf_counter()
+list(engine.synthesize(SynthesisRequest(text={short!r}, voice="8051", prompt="开心")))
+first_s = time.perf_counter() - t3
+previous, graphs_s = 0.0, 0.0
+for stage, at in engine.load_stages.items():
+    if stage.split()[0] in ("session", "compile", "read", "first", "map"):
+        graphs_s += at - previous
+    previous = at
+print(json.dumps({{"import_s": import_s, "graphs_s": graphs_s, "open_s": open_s, "warm_up_s": warm_s,
+                  "first_request_s": first_s, "stages": engine.load_stages}}))
+"""
+START_KINDS = ("torchscript", "onnx", "openvino fp32", "openvino bf16")
+
+
+def start_costs(snapshot: Path, runs: int, threads: int, kinds: tuple[str, ...] = START_KINDS) -> dict[str, dict[str, float]]:
+    """Start cost per runtime, each run in a fresh process (warm page cache), kinds alternated: import of the
+    runtime library, graph sessions/compilation (``graphs_s``, from the loader's stage marks), whole open
+    (graphs + engine package + frontend tables), warm-up, and a first short request."""
+    import json
+    import subprocess
+
+    code = START_CODE.format(root=str(ROOT), short=SHORT)
+    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for _ in range(runs):
+        for kind in kinds:
+            out = subprocess.run([sys.executable, "-c", code, kind, str(snapshot), str(threads)], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                print(f"start cost {kind}: failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                continue
+            samples[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    keys = ("import_s", "graphs_s", "open_s", "warm_up_s", "first_request_s")
+    result = {kind: {key: statistics.median(r[key] for r in rows) for key in keys} for kind, rows in samples.items() if rows}
+    for row in result.values():
+        row["start_s"] = row["import_s"] + row["open_s"] + row["warm_up_s"]  # process up to ready, less the server
+    print(f"\n== start cost per runtime, fresh process each, medians of {runs} (alternated), {threads} threads ==")
+    print(f"{'runtime':<16}{'import s':>10}{'graphs s':>10}{'open s':>8}{'warm-up s':>11}{'ready s':>9}{'1st req s':>11}")
+    for kind, row in result.items():
+        print(f"{kind:<16}{row['import_s']:>10.3f}{row['graphs_s']:>10.3f}{row['open_s']:>8.3f}{row['warm_up_s']:>11.3f}"
+              f"{row['start_s']:>9.3f}{row['first_request_s']:>11.3f}")
+    return result
+
+
+def compare_runtimes(home: Path, snapshot: Path, repeats: int, threads: int, start_runs: int = 3) -> dict[str, dict[str, float]]:
+    """Per-runtime RTF / vocoder RTF / first audio / difference, variants alternated so machine load hits
+    them alike; then the start cost of each snapshot runtime (fresh processes)."""
     import json
 
     import numpy as np
@@ -157,14 +235,39 @@ def compare_runtimes(home: Path, snapshot: Path, repeats: int, threads: int) -> 
 
     engines = {"eager fp32": EmotiVoiceEngine(load_home(home)), "eager bf16": EmotiVoiceEngine(load_home(home), precision="bf16"),
                "torchscript": open_snapshot(snapshot), "onnx": open_onnx_snapshot(snapshot, threads=threads)}
-    for engine in engines.values():
+    notes: dict[str, str] = {}
+    try:
+        import openvino
+
+        from function.engines.emotivoice.openvino_runtime import cpu_capabilities, open_openvino_snapshot
+
+        engines["openvino fp32"] = open_openvino_snapshot(snapshot, threads=threads)
+        if "BF16" in cpu_capabilities(openvino.Core()):
+            engines["openvino bf16"] = open_openvino_snapshot(snapshot, threads=threads, precision="bf16")
+        else:
+            notes["openvino bf16"] = "skipped: no BF16 in OpenVINO's OPTIMIZATION_CAPABILITIES on this CPU"
+    except ImportError:
+        notes["openvino"] = "skipped: openvino is not installed (pip install '.[openvino]')"
+    vocoder_s: dict[str, float] = {}
+
+    def timed_vocoder(key: str, vocode: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        def call(mel: np.ndarray) -> np.ndarray:  # the chunks' own "vocoder" timing misses whole-sentence calls
+            started = time.perf_counter()
+            try:
+                return vocode(mel)
+            finally:
+                vocoder_s[key] = vocoder_s.get(key, 0.0) + time.perf_counter() - started
+        return call
+
+    for key, engine in engines.items():
         engine.warm_up()
         engine.prompts.get("开心")
+        engine.networks.vocode = timed_vocoder(key, engine.networks.vocode)  # type: ignore[method-assign]
     request = SynthesisRequest(text=TEN_SECONDS, voice="8051", prompt="开心")
     reference = np.concatenate([c.pcm for c in engines["eager fp32"].synthesize(request)])
     variants = [(name, name, False) for name in engines] + [("onnx streamed", "onnx", True)]
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in variants}
-    diffs: dict[str, float] = {}
+    samples: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, _, _ in variants}
+    diffs: dict[str, tuple[float, float]] = {}
     for _ in range(repeats):
         for name, key, streamed in variants:
             engine = engines[key]
@@ -172,25 +275,56 @@ def compare_runtimes(home: Path, snapshot: Path, repeats: int, threads: int) -> 
             chunks = engine.synthesize_streaming(request) if streamed else engine.synthesize(request)
             first = None
             pcm = []
+            vocoder_s[key] = 0.0
             for chunk in chunks:
                 first = first if first is not None else time.perf_counter() - started
                 pcm.append(chunk.pcm)
             wall = time.perf_counter() - started
+            vocoder = vocoder_s[key]
             audio = np.concatenate(pcm)
-            samples[name].append((wall / (len(audio) / engine.sample_rate), float(first), wall))
+            seconds = len(audio) / engine.sample_rate
+            samples[name].append((wall / seconds, float(first), wall, vocoder / seconds))
             if len(audio) == len(reference):
-                diffs[name] = float(np.abs(audio - reference).max())
+                error = float(((audio - reference) ** 2).sum())
+                snr = round(10 * float(np.log10(float((reference ** 2).sum()) / error)), 1) if error > 0 else None
+                diffs[name] = (float(np.abs(audio - reference).max()), snr)  # None: identical (strict JSON)
     out = {name: {"rtf": statistics.median(s[0] for s in rows), "first_audio_s": statistics.median(s[1] for s in rows),
-                  "total_s": statistics.median(s[2] for s in rows), "max_abs_diff_vs_eager_fp32": diffs.get(name, float("nan"))}
+                  "total_s": statistics.median(s[2] for s in rows),
+                  "vocoder_rtf": statistics.median(s[3] for s in rows),
+                  "max_abs_diff_vs_eager_fp32": diffs.get(name, (float("nan"),))[0],
+                  "snr_db_vs_eager_fp32": diffs.get(name, (0, None))[1]}
            for name, rows in samples.items()}
+    onnx_rtf = out["onnx"]["rtf"]
     print(f"\n== runtimes, ~10 s sentence, {threads} threads, medians of {repeats} (alternated) ==")
-    print(f"{'runtime':<16}{'RTF':>8}{'first audio s':>15}{'total s':>9}{'max |d| vs eager':>18}")
+    print(f"{'runtime':<16}{'RTF':>8}{'vs onnx':>9}{'vocoder RTF':>13}{'first audio s':>15}{'total s':>9}"
+          f"{'max |d| vs eager':>18}{'SNR dB':>8}")
     for name, row in out.items():
-        print(f"{name:<16}{row['rtf']:>8.3f}{row['first_audio_s']:>15.3f}{row['total_s']:>9.3f}"
-              f"{row['max_abs_diff_vs_eager_fp32']:>18.2e}")
+        print(f"{name:<16}{row['rtf']:>8.3f}{row['rtf'] / onnx_rtf:>9.2f}{row['vocoder_rtf']:>13.3f}"
+              f"{row['first_audio_s']:>15.3f}{row['total_s']:>9.3f}{row['max_abs_diff_vs_eager_fp32']:>18.2e}"
+              f"{'-' if row['snr_db_vs_eager_fp32'] is None else row['snr_db_vs_eager_fp32']:>8}")
+    for name, note in notes.items():
+        print(f"{name}: {note}")
+    for engine in engines.values():
+        engine.close()
+    engines.clear()
+    kinds = tuple(k for k in START_KINDS if not any(k.startswith(n) for n in notes))
+    start = start_costs(snapshot, start_runs, threads, kinds) if start_runs > 0 else {}
+    flags = Path("/proc/cpuinfo").read_text().split("flags")[1].split("\n")[0] if Path("/proc/cpuinfo").exists() else ""
+    machine = {"cpu_bf16": [f for f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16") if f" {f}" in flags],
+               "openvino": _version("openvino"), "onnxruntime": _version("onnxruntime"), "torch": torch.__version__}
     results = ROOT / "bench" / "results" / "emotivoice_runtimes.json"
-    results.write_text(json.dumps({"threads": threads, "repeats": repeats, "runtimes": out}, indent=1) + "\n")
+    results.write_text(json.dumps({"threads": threads, "repeats": repeats, "runtimes": out, "start_runs": start_runs,
+                                   "start": start, "notes": notes, "machine": machine}, indent=1) + "\n")
     return out
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--snapshot", type=Path, default=None, help="snapshot with ONNX graphs: compare runtimes")
     parser.add_argument("--runtimes-only", action="store_true", help="only the per-runtime comparison")
+    parser.add_argument("--start-runs", type=int, default=3,
+                        help="fresh processes per snapshot runtime for the start cost (0: skip)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -214,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                        progress=lambda m: print("  " + m, file=sys.stderr))
     print(f"home {home}, torch {torch.__version__}, {args.threads} threads, medians of {args.repeats}")
     if args.snapshot is not None:
-        compare_runtimes(home, args.snapshot, args.repeats, args.threads)
+        compare_runtimes(home, args.snapshot, args.repeats, args.threads, args.start_runs)
         if args.runtimes_only:
             return 0
     for precision in args.precision:

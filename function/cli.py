@@ -82,14 +82,18 @@ def serve(host: str | None, port: int | None) -> None:
     SIGTERM drains: readiness fails at once, new work gets 503 shutting_down, admitted work completes
     (up to EMOTIVOICE_REQUEST_TIMEOUT_SECONDS), then the process exits. A second signal exits at once.
     """
-    from function.http.app import create_app
-    from function.http.server import serve as run_server
     from function.logs import configure
     from function.service.runtime import Runtime
 
     settings = load_settings()
     configure(settings.log_level, settings.log_format)
     runtime = Runtime(settings)
+    # Start loading the engine before importing the HTTP stack: creating ONNX Runtime sessions releases
+    # the GIL, so it overlaps FastAPI's imports instead of following them (the lifespan's start is a no-op).
+    runtime.start()
+    from function.http.app import create_app
+    from function.http.server import serve as run_server
+
     run_server(runtime, create_app(settings, runtime=runtime), host or settings.host, port or settings.port)
 
 

@@ -150,8 +150,9 @@ class Metrics:
         )
         self.engine_info = Gauge(
             "emotivoice_engine_info",
-            "Always 1; labels say which engine, version and runtime (eager, torchscript, onnx; espeak: native) serve.",
-            ["engine", "version", "runtime"],
+            "Always 1; labels say which engine, version, runtime (eager, torchscript, onnx, openvino; espeak: native) "
+            "and precision (fp32, bf16; espeak: native) serve.",
+            ["engine", "version", "runtime", "precision"],
             registry=r,
         )
 

@@ -45,20 +45,32 @@ class Settings(BaseSettings):
     home: Path | None = Field(None, description="EmotiVoice home directory (upstream's layout, see SPEC).")
     snapshot: Path | None = Field(None, description="Snapshot directory built by `emotivoice-fn snapshot`.")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 = torch's default.")
-    runtime: Literal["auto", "onnx", "torchscript"] = Field(
+    runtime: Literal["auto", "onnx", "openvino", "torchscript"] = Field(
         "auto",
         description="How a snapshot's networks run. auto: ONNX Runtime when the snapshot has ONNX graphs and "
-        "onnxruntime imports (the process never imports torch), else TorchScript; onnx/torchscript: only that "
-        "one (the engine fails to load, with a readiness message, when it cannot).",
+        "onnxruntime imports (the process never imports torch), else TorchScript; auto never picks OpenVINO "
+        "(measured on 2 cores: 17-24% faster per sentence in fp32, but ready ~1.2 s later and a slower first "
+        "request, so a cold pod's first audio comes ~1.5 s later); onnx/openvino/torchscript: only that one "
+        "(the engine fails to load, with a readiness message, when it cannot). openvino runs the same ONNX "
+        "graphs without torch (the 'openvino' extra) and is the snapshot runtime for EMOTIVOICE_PRECISION=bf16.",
     )
     onnx_threads: int = Field(
-        0, ge=0, description="ONNX Runtime intra-op threads per graph session; 0 = the pod's CPU limit "
-        "(cgroup cpu.max, else the CPUs this process may run on).",
+        0, ge=0, description="Intra-op threads per graph of a snapshot's ONNX graphs (ONNX Runtime sessions, or "
+        "OpenVINO compiled models); 0 = the pod's CPU limit (cgroup cpu.max, else the CPUs this process may run on).",
+    )
+    onnx_provider: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="ONNX Runtime execution provider for a snapshot's graphs. cpu: the CPU only; cuda: "
+        "CUDAExecutionProvider first, operators it lacks on the CPU (needs onnxruntime-gpu and a visible NVIDIA GPU; "
+        "the engine fails to load, with a readiness message, without them); auto: cuda when onnxruntime reports "
+        "CUDAExecutionProvider available, else cpu.",
     )
     precision: Literal["fp32", "bf16"] = Field(
         "fp32",
-        description="EmotiVoice vocoder arithmetic: fp32 reproduces upstream; bf16 is ~1.4x faster on CPUs with "
-        "AVX512-BF16/AMX at a small parity cost.",
+        description="EmotiVoice vocoder arithmetic (BERT and the acoustic model stay fp32): fp32 reproduces "
+        "upstream; bf16 is opt-in, at a parity cost (max |diff| ~0.06, SNR ~33 dB on random weights), and "
+        "pays off only where bf16 is fast (AMX): on an AVX512-BF16 CPU without AMX it was slower than fp32. "
+        "Served by the eager path and EMOTIVOICE_RUNTIME=openvino (refused on a CPU without bf16); the onnx "
+        "and torchscript runtimes refuse it.",
     )
     # --- concurrency -----------------------------------------------------------------------------
     workers: int = Field(

@@ -101,3 +101,23 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Pat
     from testkit.random_home import write_home
 
     return write_home(tmp_path_factory.mktemp("emotivoice_tiny"), "tiny", shared_dir, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_snapshot(tmp_path_factory: pytest.TempPathFactory, tiny_home: Path) -> tuple[Path, dict]:
+    """A snapshot of the tiny home, built once per session through the real build (compile, ONNX export,
+    word tables, parity against eager); tests copy it (``snapshot_copy``) before damaging anything."""
+    from snapshot.build import build_snapshot
+
+    out = tmp_path_factory.mktemp("snapshot_out") / "snap"
+    manifest = build_snapshot(tiny_home, out, show_progress=False)
+    return out, manifest
+
+
+@pytest.fixture
+def snapshot_copy(tmp_path: Path, tiny_snapshot: tuple[Path, dict]) -> Path:
+    import shutil
+
+    dest = tmp_path / "snap"
+    shutil.copytree(tiny_snapshot[0], dest)
+    return dest

@@ -15,13 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def choose_runtime(settings: Settings) -> str:
-    """Which EmotiVoice runtime serves: ``eager`` (no snapshot: EMOTIVOICE_HOME), ``onnx`` or ``torchscript``.
+    """Which EmotiVoice runtime serves: ``eager`` (no snapshot: EMOTIVOICE_HOME), ``onnx``, ``openvino`` or
+    ``torchscript``.
 
-    Rules (``EMOTIVOICE_RUNTIME``): with a snapshot, ``onnx``/``torchscript`` are taken as asked (a
-    snapshot or install that cannot honour them fails the load with a message, never a silent switch);
-    ``auto`` takes ONNX when the snapshot lists ONNX graphs and onnxruntime is installed, else
-    TorchScript. Without a snapshot the eager path runs, and an explicit ``onnx``/``torchscript`` is a
-    configuration error (both run a snapshot)."""
+    Rules (``EMOTIVOICE_RUNTIME``): with a snapshot, ``onnx``/``openvino``/``torchscript`` are taken as
+    asked (a snapshot or install that cannot honour them fails the load with a message, never a silent
+    switch); ``auto`` takes ONNX Runtime when the snapshot lists ONNX graphs and onnxruntime is installed,
+    else TorchScript; never OpenVINO, which must be asked for (faster per request in fp32, but a cold pod
+    is ready later and its first audio comes ~1.5 s later; see the setting's description). Without a
+    snapshot the eager path runs, and an explicit runtime is a configuration error (all three run a
+    snapshot)."""
     from function.engines.base import EngineLoadError
 
     runtime = getattr(settings, "runtime", "auto")
@@ -41,7 +44,7 @@ def load_engine(settings: Settings) -> tuple[Engine, float]:
     """Build the configured engine and warm it up. Returns the engine and the seconds it took.
 
     Imports are deferred so the espeak default never pays for importing torch or onnxruntime, and the
-    ONNX runtime never imports torch.
+    ONNX Runtime and OpenVINO runtimes never import torch.
     """
     started = time.perf_counter()
     kind = settings.chosen_engine()
@@ -55,6 +58,11 @@ def load_engine(settings: Settings) -> tuple[Engine, float]:
         from function.engines.emotivoice.onnx_runtime import load_onnx_snapshot
 
         engine = load_onnx_snapshot(settings)
+    elif runtime == "openvino":
+        # The same ONNX graphs compiled by OpenVINO (no torch either); the only snapshot runtime with bf16.
+        from function.engines.emotivoice.openvino_runtime import load_openvino_snapshot
+
+        engine = load_openvino_snapshot(settings)
     elif runtime == "torchscript":
         from function.engines.emotivoice.snapshot_runtime import load_snapshot
 

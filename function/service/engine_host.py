@@ -35,7 +35,10 @@ class EngineHost:
         self._on_ready.append(callback)
 
     def start(self) -> None:
-        """Begin loading in a background thread; returns at once."""
+        """Begin loading in a background thread; returns at once. A second call does nothing (``serve``
+        starts loading before the HTTP stack is imported; the ASGI lifespan then calls it again)."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(target=self.load, name="engine-load", daemon=True)
         self._thread.start()
 

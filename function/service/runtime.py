@@ -96,7 +96,8 @@ class Runtime:
     def _engine_ready(self, engine: Engine, seconds: float) -> None:
         self.metrics.engine_load_seconds.labels(engine.name).set(seconds)
         self.metrics.engine_info.labels(engine.name, str(getattr(engine, "version", "unknown")),
-                                        str(getattr(engine, "runtime", "native"))).set(1)
+                                        str(getattr(engine, "runtime", "native")),
+                                        str(getattr(engine, "precision", "native"))).set(1)
         self.metrics.ready.set(1)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -123,6 +124,7 @@ class Runtime:
         if self.host.ready:
             return Readiness(True, "ready", {"engine": self.host.engine.name,
                                              "runtime": str(getattr(self.host.engine, "runtime", "native")),
+                                             "precision": str(getattr(self.host.engine, "precision", "native")),
                                              "load_seconds": self.host.load_seconds, **details})
         if self.host.error:
             return Readiness(False, "failed", {"error": self.host.error})

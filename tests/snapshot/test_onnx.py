@@ -212,3 +212,12 @@ def test_truncated_graph_is_a_clear_error(snapshot_copy: Path) -> None:
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(EngineLoadError, match="vocoder.onnx.data is truncated"):
         _onnx(snapshot_copy)
+
+
+def test_cuda_provider_on_the_cpu_package_is_refused(tiny_snapshot) -> None:
+    """EMOTIVOICE_ONNX_PROVIDER=cuda with the CPU onnxruntime (this machine): a load error that names the
+    package to install, never a silent run on the CPU. (No GPU here: the CUDA path itself is untested.)"""
+    from function.engines.emotivoice.onnx_runtime import open_onnx_snapshot
+
+    with pytest.raises(EngineLoadError, match="onnxruntime-gpu"):
+        open_onnx_snapshot(tiny_snapshot[0], threads=1, provider="cuda")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ import numpy as np
 
 from function.engines.base import EngineLoadError
 from function.engines.emotivoice import snapshot_format as fmt
+from function.engines.emotivoice.onnx_providers import check_session, choose_providers
 from function.engines.emotivoice.snapshot_frontend import (
     StageClock,
     frontend_parts,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     import onnxruntime
 
     from function.engines.emotivoice.english import Lexicon
+    from function.engines.emotivoice.parts import Networks
     from function.engines.emotivoice.snapshot_engine import SnapshotEngine
     from function.engines.emotivoice.tokenizer import WordPieceTokenizer
     from function.settings import Settings
@@ -67,8 +69,10 @@ def major_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def check_onnx_compatible(manifest: dict[str, Any], *, ort_version: str, engine_version: str | None) -> None:
-    """Refuse a snapshot without graphs, or from another format, engine or onnxruntime major.minor."""
+def check_onnx_compatible(manifest: dict[str, Any], *, ort_version: str | None, engine_version: str | None) -> None:
+    """Refuse a snapshot without graphs, or from another format, engine or onnxruntime major.minor
+    (``ort_version=None``: no onnxruntime check, for OpenVINO, which reads the graphs itself;
+    ``engine_version=None``: that check is left for later)."""
     built = manifest.get("format_version")
     if built != fmt.FORMAT_VERSION:
         raise fmt.SnapshotError(
@@ -79,7 +83,7 @@ def check_onnx_compatible(manifest: dict[str, Any], *, ort_version: str, engine_
         raise fmt.SnapshotError("snapshot has no ONNX graphs (built without them): rebuild it with "
                                 "`emotivoice-fn snapshot`, or set EMOTIVOICE_RUNTIME=torchscript")
     built_ort = str(onnx.get("onnxruntime_version"))
-    if major_minor(built_ort) != major_minor(ort_version):
+    if ort_version is not None and major_minor(built_ort) != major_minor(ort_version):
         raise fmt.SnapshotError(
             f"snapshot's ONNX graphs were built and verified with onnxruntime {built_ort} but this runtime has "
             f"onnxruntime {ort_version} (major.minor must match): rebuild the snapshot with the runtime's onnxruntime")
@@ -105,11 +109,20 @@ def check_onnx_files(directory: Path, manifest: dict[str, Any]) -> None:
                                     f"manifest says {files[name].get('bytes')}")
 
 
-def session_options(threads: int) -> onnxruntime.SessionOptions:
+# Graphs whose weights are not pre-packed at session creation. Pre-packing BERT's ~100 M MatMul weights
+# (ONNX Runtime re-lays them out for its GEMM kernels) took 0.49 s of the 0.52 s its session costs, for
+# 0.035-0.04 s per BERT pass (10-40 tokens: 0.058-0.099 s packed vs 0.095-0.132 s unpacked), measured
+# alternately in one process on the full-size random home, 2 threads. BERT runs once per request's
+# sentence group, next to a vocoder that costs seconds: a start-path half second is worth more. The
+# vocoder and acoustic model are pre-packed (their sessions cost 0.06-0.1 s).
+UNPACKED_GRAPHS = frozenset({fmt.ONNX_BERT})
+
+
+def session_options(threads: int, graph: str = "") -> onnxruntime.SessionOptions:
     """One session per graph, ``threads`` intra-op threads, sequential graph execution (these graphs
     are chains: inter-op parallelism buys nothing and would oversubscribe the pod's CPUs). The graphs
     were optimised offline at the portable EXTENDED level; the remaining (CPU-specific) layout passes
-    run here at session creation."""
+    run here at session creation. Graphs in ``UNPACKED_GRAPHS`` skip weight pre-packing."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -117,11 +130,15 @@ def session_options(threads: int) -> onnxruntime.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if graph in UNPACKED_GRAPHS:
+        options.add_session_config_entry("session.disable_prepacking", "1")
     return options
 
 
 class OnnxNetworks:
-    """The engine's numpy :class:`~parts.Networks` over three ONNX Runtime sessions."""
+    """The engine's numpy :class:`~parts.Networks` over three ONNX Runtime sessions. fp32 only: bf16 is
+    not an ONNX Conv type, and ONNX Runtime 1.32's fp16 Conv was no faster than fp32 on the x86 CPU
+    (77.6 vs 76.6 ms, 512 channels, kernel 7, 4,000 steps); bf16 is served by ``openvino_runtime``."""
 
     runtime = "onnx"
     precision = "fp32"
@@ -154,9 +171,9 @@ class OnnxNetworks:
 @dataclass(frozen=True)
 class OnnxParts:
     """:class:`~parts.EngineParts` over ONNX graphs: ``networks`` speak numpy; the three network slots
-    hold the sessions (for inspection; the engine calls ``networks``)."""
+    hold the sessions or OpenVINO compiled models (for inspection; the engine calls ``networks``)."""
 
-    networks: OnnxNetworks
+    networks: Networks
     acoustic: Any
     bert: Any
     vocoder: Any
@@ -170,7 +187,7 @@ class OnnxParts:
     runtime: str = "onnx"
 
 
-def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
+def open_onnx_snapshot(directory: Path, *, threads: int = 0, provider: str = "cpu") -> SnapshotEngine:
     """Check and load a snapshot's ONNX graphs; every problem is an :class:`EngineLoadError`.
 
     Order (measured in the issue's prototype): cheap checks, import onnxruntime, create the sessions one
@@ -194,15 +211,27 @@ def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
     except fmt.SnapshotError as exc:
         raise EngineLoadError(str(exc)) from exc
     threads = threads or cpu_limit()
+    providers = choose_providers(provider, ort.get_available_providers())
     sessions: dict[str, Any] = {}
     for name in fmt.GRAPHS:
         try:
-            sessions[name] = ort.InferenceSession(str(directory / name), session_options(threads),
-                                                  providers=["CPUExecutionProvider"])
+            sessions[name] = ort.InferenceSession(str(directory / name), session_options(threads, name),
+                                                  providers=providers)
         except Exception as exc:  # noqa: BLE001 - a graph that cannot load is a broken snapshot
             raise EngineLoadError(f"snapshot graph {directory / name} is corrupted or cannot run: "
                                   f"{type(exc).__name__}: {exc}") from exc
+        check_session(provider, providers, sessions[name].get_providers(), name)
         mark(f"session {name}")
+    return engine_from_graphs(directory, manifest, clock, graphs=sessions, runtime="onnx",
+                              networks=lambda speakers: OnnxNetworks(sessions, speakers))
+
+
+def engine_from_graphs(directory: Path, manifest: dict[str, Any], clock: StageClock, *, graphs: Mapping[str, Any],
+                       runtime: str, networks: Callable[[np.ndarray], Networks]) -> SnapshotEngine:
+    """What every runtime of the ONNX graphs does once its three graphs are loaded (``graphs``: sessions
+    or compiled models, by file name): the speaker table, the engine package, the engine version check,
+    the frontend tables and prompt vectors; ``networks(speakers)`` builds the numpy networks."""
+    mark, stages = clock.mark, clock.stages
     try:
         speakers = np.load(directory / fmt.SPEAKERS, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001
@@ -211,23 +240,25 @@ def open_onnx_snapshot(directory: Path, *, threads: int = 0) -> SnapshotEngine:
     from function.engines.emotivoice.snapshot_engine import SnapshotEngine
 
     mark("import engine")
-    try:
-        check_onnx_compatible(manifest, ort_version=ort.__version__, engine_version=SnapshotEngine.version)
+    try:  # the runtime's own version (onnxruntime) was checked before loading the graphs
+        check_onnx_compatible(manifest, ort_version=None, engine_version=SnapshotEngine.version)
     except fmt.SnapshotError as exc:
         raise EngineLoadError(str(exc)) from exc
     frontend = load_pickle(directory / fmt.FRONTEND)
     prompts = load_pickle(directory / fmt.PROMPTS)
     mark("unpickle tables")
     try:
-        seed_frontend(frontend)
-        parts = OnnxParts(networks=OnnxNetworks(sessions, speakers), acoustic=sessions[fmt.ONNX_ACOUSTIC],
-                          bert=sessions[fmt.ONNX_BERT], vocoder=sessions[fmt.ONNX_VOCODER],
-                          **frontend_parts(frontend, manifest))
+        seed_frontend(frontend, directory)
+        nets = networks(speakers)
+        parts = OnnxParts(networks=nets, acoustic=graphs[fmt.ONNX_ACOUSTIC], bert=graphs[fmt.ONNX_BERT],
+                          vocoder=graphs[fmt.ONNX_VOCODER], runtime=runtime, **frontend_parts(frontend, manifest))
         vectors = dict(prompt_table(prompts))
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
     mark("seed frontend")
-    return SnapshotEngine(parts, prompt_vectors=vectors, manifest=manifest, directory=directory, load_stages=stages)
+    engine = SnapshotEngine(parts, prompt_vectors=vectors, manifest=manifest, directory=directory, load_stages=stages)
+    engine.precision = getattr(nets, "precision", "fp32")  # what the networks compute in (readiness shows it)
+    return engine
 
 
 def onnx_available(directory: Path) -> bool:
@@ -247,11 +278,15 @@ def load_onnx_snapshot(settings: Settings) -> SnapshotEngine:
     from function.engines.emotivoice.runtime import keep_freed_memory
 
     if getattr(settings, "precision", "fp32") not in (None, "fp32"):
-        raise EngineLoadError("the ONNX graphs are fp32: unset EMOTIVOICE_PRECISION or use the eager path")
+        raise EngineLoadError(
+            f"EMOTIVOICE_PRECISION={settings.precision} is not served by ONNX Runtime (its graphs run in fp32): "
+            "set EMOTIVOICE_RUNTIME=openvino for a bf16 vocoder (needs the 'openvino' extra and a CPU with bf16), "
+            "or unset EMOTIVOICE_PRECISION")
     keep_freed_memory()
     assert settings.snapshot is not None
     started = time.perf_counter()
-    engine = open_onnx_snapshot(settings.snapshot, threads=settings.onnx_threads)
+    engine = open_onnx_snapshot(settings.snapshot, threads=settings.onnx_threads,
+                                provider=getattr(settings, "onnx_provider", "cpu"))
     log.info("snapshot loaded", extra={"snapshot": str(settings.snapshot), "runtime": "onnx",
                                         "read_seconds": round(time.perf_counter() - started, 3),
                                         "stages_seconds": engine.load_stages})
