@@ -93,8 +93,11 @@ ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY function ./function
+# setuptools leaves the serving venv: jieba imports pkg_resources when it can (0.12 s of every start,
+# measured: import jieba 0.15 s with it, 0.03 s without) and falls back to plain file paths otherwise.
 RUN pip install --no-cache-dir ".[emotivoice-onnx]" \
-    && python -c "import importlib.util as u, onnxruntime; assert u.find_spec('torch') is None; print('onnxruntime', onnxruntime.__version__)"
+    && pip uninstall -y -q setuptools \
+    && python -c "import importlib.util as u, onnxruntime; assert u.find_spec('torch') is None; assert u.find_spec('pkg_resources') is None; print('onnxruntime', onnxruntime.__version__)"
 
 # ---------------------------------------------------------------------------------------------------
 # espeak with custom voices: the espeak image plus the exported speaker encoder (without it, creating a
@@ -135,6 +138,7 @@ COPY function ./function
 RUN pip install --no-cache-dir ".[emotivoice-onnx]" \
     && pip uninstall -y onnxruntime \
     && pip install --no-cache-dir "$ORT_GPU_SPEC" \
+    && (pip uninstall -y -q setuptools || true) \
     && python -c "import importlib.util as u, os, onnxruntime as ort; \
 from onnxruntime.capi import build_and_package_info as info; \
 assert u.find_spec('torch') is None; \

@@ -74,7 +74,22 @@ def _read(path: Path) -> tuple[marisa_trie.Trie, array, bytes]:
     return trie, values, data[start + n_trie + n_values:]
 
 
-class FrequencyTable(Mapping[str, int]):
+class _TrieKeys:
+    """The key side both tables share: membership, iteration and size are the trie's."""
+
+    _trie: marisa_trie.Trie
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._trie
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._trie)
+
+    def __len__(self) -> int:
+        return len(self._trie)
+
+
+class FrequencyTable(_TrieKeys, Mapping[str, int]):
     """word -> count, the shape of ``jieba.Tokenizer.FREQ`` (which only calls ``get``, ``in`` and
     ``[]`` on it once ``initialized`` is set)."""
 
@@ -106,17 +121,8 @@ class FrequencyTable(Mapping[str, int]):
     def __getitem__(self, word: str) -> int:
         return self._counts[self._trie[word]]
 
-    def __contains__(self, word: object) -> bool:
-        return word in self._trie
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._trie)
-
-    def __len__(self) -> int:
-        return len(self._trie)
-
-
-class SyllableTable(Mapping[str, tuple[str, ...]]):
+class SyllableTable(_TrieKeys, Mapping[str, tuple[str, ...]]):
     """phrase or character -> its syllables (what ``pypinyin.pinyin`` returned for it at build time,
     first reading of each), with prefix queries for pypinyin's maximum matching."""
 
@@ -166,12 +172,3 @@ class SyllableTable(Mapping[str, tuple[str, ...]]):
         if found is None:
             raise KeyError(word)
         return found
-
-    def __contains__(self, word: object) -> bool:
-        return word in self._trie
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._trie)
-
-    def __len__(self) -> int:
-        return len(self._trie)
