@@ -6,11 +6,10 @@ convolutions); save code-only archives plus one ``weights.pt`` that the runtime 
 ``freeze``, ``torch.jit.freeze`` them with the weights inside); dump the small frontend tables (token
 ids, speakers, lexicon, BERT vocabulary, CMUdict) as one pickle, and jieba's prefix dictionary and the
 pinyin of every pypinyin phrase and character as word tables that load without building Python objects;
-pre-compute the
-style vectors of upstream's prompt vocabulary (label files + the seven emotions' English names); load the
-written snapshot back through the runtime loader and compare its audio with the eager engine's on a fixed
-sentence set, refusing to publish it past the tolerance; write ``manifest.json`` last and move the
-directory into place atomically, so a half-built snapshot never carries a manifest.
+pre-compute the style vectors of upstream's prompt vocabulary (label files + the seven emotions' English
+names); load the written snapshot back through the runtime loader and compare its audio with the eager
+engine's on a fixed sentence set, refusing to publish it past the tolerance; write ``manifest.json`` last
+and move the directory into place atomically, so a half-built snapshot never carries a manifest.
 
 What is compiled is the engine's own modules (``function/engines/emotivoice/{acoustic,bert,vocoder}.py``):
 the forward code exists once. The format (file names, manifest checks, packed tables) and the loader are
@@ -138,8 +137,8 @@ def _pinyin_table() -> tuple[SyllableTable, list[str]]:
 
 
 def _frontend_tables(loaded: Any, staging: Path) -> dict[str, Any]:
-    """Write the word tables (jieba's prefix dictionary, every word's syllables) and CC-CEDICT's phrases
-    into ``staging``; return the small tables that go into frontend.pkl."""
+    """Write the word tables (jieba's prefix dictionary, the pinyin table) and CC-CEDICT's phrases into
+    ``staging``; return the small tables that go into frontend.pkl."""
     import jieba
 
     from function.engines.emotivoice import chinese

@@ -4,9 +4,10 @@ Upstream EmotiVoice's Chinese path is reproduced rule for rule, quirks included 
 converted by one pypinyin call so phrase readings apply, punctuation turns the previous break into
 ``sp3``, syllables are joined by ``sp0`` and words end in ``sp1``. The jieba dictionary and pypinyin's
 phrase data are loaded once by :func:`initialise` (about half a second) so a request never pays for it.
-A snapshot hands :func:`initialise` the tables it stored instead: jieba's prefix dictionary and every
-dictionary word's syllables as compact tables (``word_tables``), so a snapshot-served process imports
-pypinyin only for a word the table lacks, and then off the start path (:func:`preload_pinyin`).
+A snapshot hands :func:`initialise` the tables it stored instead: jieba's prefix dictionary and the pinyin
+of every pypinyin phrase and character as compact tables (``word_tables``), from which any word's pinyin
+is computed as pypinyin would, so a snapshot-served process never imports pypinyin (unless a word holds
+a character the table lacks).
 Owns the Chinese path and its process-wide jieba state; must not import ``snapshot/`` (the build step).
 """
 
@@ -41,7 +42,7 @@ Phrases = Mapping[str, list[list[str]]]
 _init_lock = threading.Lock()
 _initialised = False
 _tokenizer: jieba.Tokenizer | None = None
-_syllables: Mapping[str, tuple[str, ...]] | None = None
+_syllables: SyllableTable | None = None
 _single_char_phrases: frozenset[str] = frozenset()
 _phrases: Phrases | Callable[[], Phrases] | None = None
 _pypinyin_lock = threading.Lock()
@@ -52,7 +53,7 @@ def initialise(
     *,
     prefix_dictionary: tuple[Mapping[str, int], int] | None = None,
     phrases: Phrases | Callable[[], Phrases] | None = None,
-    syllables: Mapping[str, tuple[str, ...]] | None = None,
+    syllables: SyllableTable | None = None,
     single_char_phrases: Iterable[str] = (),
 ) -> None:
     """Set up jieba's dictionary and the pinyin source once per process (thread-safe).
@@ -141,14 +142,11 @@ def _max_match(word: str, table: SyllableTable, single_char_phrases: frozenset[s
                     remain = remain[1:]
                 break
         else:  # every prefix of what remains starts some phrase
-            if last_valid:
+            if last_valid:  # (were all of ``remain`` a phrase, last_valid would be it)
                 yield last_valid
                 remain = remain[len(last_valid):]
             else:
-                if is_phrase(remain):  # pragma: no cover - last_valid would hold it
-                    yield remain
-                else:
-                    yield from remain
+                yield from remain
                 break
 
 
@@ -162,7 +160,7 @@ def _table_syllables(word: str) -> list[str] | None:
     if len(word) == 1:
         found = table.get(word)
         return None if found is None else list(found)
-    if not isinstance(table, SyllableTable) or not all(ch in table and ch not in CHINESE_PUNCTUATION for ch in word):
+    if not all(ch in table and ch not in CHINESE_PUNCTUATION for ch in word):
         return None  # pypinyin would cut non-Han characters out first: leave such words to it
     out: list[str] = []
     for segment in _max_match(word, table, _single_char_phrases):
@@ -196,9 +194,9 @@ def pinyin_table() -> tuple[SyllableTable, list[str]]:
     """The pinyin table for a snapshot, computed now with the installed pypinyin and CC-CEDICT (the
     snapshot records their versions): ``pypinyin.pinyin`` of every phrase of its phrase dictionary, every
     Han character of its character dictionary (what its RE_HANS matches) and the Chinese punctuation;
-    and the phrase dictionary's one-character keys. A character whose syllables cannot be stored (white space in them) is left out
-    (words holding it take the pypinyin path at run time); a phrase that cannot is a ``ValueError``,
-    since leaving it out would change the segmentation."""
+    and the phrase dictionary's one-character keys. A character whose syllables cannot be stored (white
+    space in them) is left out (words holding it take the pypinyin path at run time); a phrase that
+    cannot is a ``ValueError``, since leaving it out would change the segmentation."""
     initialise()
     preload_pinyin()
     assert _pinyin is not None

@@ -90,8 +90,9 @@ class EmotiVoiceEngine:
         """``prompt_vectors``: style vectors known in advance (a snapshot's), used without a BERT pass.
         ``precision="bf16"`` converts the eager vocoder in place (torch runtimes only)."""
         self.parts = parts
-        self.precision = precision
         self.networks = _networks(parts, precision)
+        # networks built for a precision (ONNX Runtime, OpenVINO) say which; torch ones were built with ours
+        self.precision: str = getattr(self.networks, "precision", precision)
         self.runtime: str = self.networks.runtime
         self.sample_rate = sample_rate
         self.batch_size = max(1, batch_size)

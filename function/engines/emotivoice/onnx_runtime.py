@@ -249,16 +249,13 @@ def engine_from_graphs(directory: Path, manifest: dict[str, Any], clock: StageCl
     mark("unpickle tables")
     try:
         seed_frontend(frontend, directory)
-        nets = networks(speakers)
-        parts = OnnxParts(networks=nets, acoustic=graphs[fmt.ONNX_ACOUSTIC], bert=graphs[fmt.ONNX_BERT],
+        parts = OnnxParts(networks=networks(speakers), acoustic=graphs[fmt.ONNX_ACOUSTIC], bert=graphs[fmt.ONNX_BERT],
                           vocoder=graphs[fmt.ONNX_VOCODER], runtime=runtime, **frontend_parts(frontend, manifest))
         vectors = dict(prompt_table(prompts))
     except (KeyError, TypeError, ValueError) as exc:
         raise EngineLoadError(f"snapshot {directory} has malformed contents: {type(exc).__name__}: {exc}") from exc
     mark("seed frontend")
-    engine = SnapshotEngine(parts, prompt_vectors=vectors, manifest=manifest, directory=directory, load_stages=stages)
-    engine.precision = getattr(nets, "precision", "fp32")  # what the networks compute in (readiness shows it)
-    return engine
+    return SnapshotEngine(parts, prompt_vectors=vectors, manifest=manifest, directory=directory, load_stages=stages)
 
 
 def onnx_available(directory: Path) -> bool:

@@ -43,11 +43,11 @@ def _installed(package: str) -> str | None:
 
 
 def seed_frontend(data: dict[str, Any], directory: Path | None = None) -> None:
-    """Hand the stored jieba prefix dictionary, word syllables, CC-CEDICT phrases and CMUdict to the
+    """Hand the stored jieba prefix dictionary, pinyin table, CC-CEDICT phrases and CMUdict to the
     frontend modules, so their first use finds them loaded.
 
     The two word tables in ``directory`` (``word_tables``) open in milliseconds; the phrases stay on
-    disk until a word misses the syllable table. A table built with another jieba, pypinyin or
+    disk until a word holds a character the pinyin table lacks. A table built with another jieba, pypinyin or
     pypinyin-dict than the one installed is not used: that part loads the normal (slow) way, with a
     warning for jieba. A damaged table file is an :class:`EngineLoadError` naming it."""
     import jieba
